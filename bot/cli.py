@@ -1,0 +1,111 @@
+"""The `citybot` command line: chat, serve, db upgrade, test."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.settings import Settings, get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Describe the commands."""
+    parser = argparse.ArgumentParser(prog="citybot", description="City partners chatbot.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    chat = sub.add_parser("chat", help="console simulator on the configured database")
+    chat.add_argument(
+        "--as", dest="urn", default="console:local", help="who you are (a console: URN)"
+    )
+    sub.add_parser("serve", help="the ASGI app: webhooks, dispatcher and scheduler")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=("upgrade", "current"))
+    test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """Run one command and return its exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "test":
+        return _test(args.pytest_args)
+    settings = get_settings()
+    from bot.logs import configure_logging
+
+    configure_logging("WARNING" if args.command == "chat" else settings.log_level)
+    if args.command == "chat":
+        return _chat(settings, args.urn)
+    if args.command == "db":
+        return _db(settings, args.action)
+    if args.command == "serve":
+        from bot.server import serve
+
+        return serve(settings)
+    return 2
+
+
+def _prepare(settings: Settings) -> object:
+    """Build the engine, bring the schema up to date and seed staff roles."""
+    from bot.clock import SystemClock
+    from storage import contacts, migrate
+    from storage.db import make_engine, session_scope
+
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine=engine)
+    if settings.staff_urns:
+        with session_scope(engine) as session:
+            contacts.set_staff_roles(
+                session=session, urns=settings.staff_urns, now=SystemClock().now()
+            )
+    return engine
+
+
+def _chat(settings: Settings, urn: str) -> int:
+    """Open the console simulator."""
+    from bot.clock import SystemClock
+    from bot.console import run_chat
+    from handlers.places import gazetteer
+
+    if not urn.startswith("console:"):
+        print("citybot chat: --as takes a console: URN, e.g. console:amina", file=sys.stderr)
+        return 2
+    engine = _prepare(settings)
+    run_chat(engine, settings.bot_config(), SystemClock(), _LazyPlaces(gazetteer), urn=urn)  # type: ignore[arg-type]
+    return 0
+
+
+class _LazyPlaces:
+    """Builds the gazetteer on the first city question, not at start-up."""
+
+    def __init__(self, factory: object) -> None:
+        """Keep the factory."""
+        self._factory = factory
+
+    def __getattr__(self, name: str) -> object:
+        """Forward to the gazetteer, building it first."""
+        return getattr(self._factory(), name)  # type: ignore[operator]
+
+
+def _db(settings: Settings, action: str) -> int:
+    """Upgrade the schema or print its revision."""
+    from storage import migrate
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    if action == "upgrade":
+        migrate.upgrade(engine=engine)
+    print(
+        f"database at revision {migrate.current_revision(engine=engine)}"
+        f" (code head {migrate.head_revision()})"
+    )
+    return 0
+
+
+def _test(pytest_args: list[str]) -> int:
+    """Run pytest from the project root; PostgreSQL tests run when TEST_DATABASE_URL is set."""
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "pytest", *pytest_args]
+    return subprocess.call(command, cwd=root, env=dict(os.environ))

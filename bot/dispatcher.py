@@ -1,0 +1,179 @@
+"""The outbox dispatcher: leases due messages per channel, sends them, records what happened.
+
+Senders (one per channel) raise `SendError` with a kind that decides what happens next:
+`retry` (backoff with jitter, up to `max_attempts`), `blocked` (contact unreachable),
+`opted_out`, `needs_template`, or `fatal` (failed with the reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from bot.clock import Clock
+from storage import contacts, outbox
+from storage.db import session_scope
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A leased outbox message, detached from the database."""
+
+    id: int
+    urn: str
+    channel: str
+    kind: str
+    language: str
+    body: dict[str, Any]
+    attempts: int
+    contact_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What the platform answered: its message id and our status for it."""
+
+    provider_id: str | None
+    status: str = "sent"
+
+
+class SendError(Exception):
+    """A failed send, classified by what to do about it."""
+
+    def __init__(
+        self, kind: str, code: str, reason: str, retry_after: float | None = None
+    ) -> None:
+        """Record the kind (`retry`, `blocked`, `opted_out`, `needs_template`, `fatal`)."""
+        super().__init__(f"{kind} {code}: {reason}")
+        self.kind = kind
+        self.code = code
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Sender(Protocol):
+    """A channel's way out."""
+
+    channel: str
+
+    async def send(self, job: Job) -> Sent:
+        """Send one message or raise SendError."""
+
+
+class Dispatcher:
+    """Drains the outbox of each channel through its sender."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        senders: dict[str, Sender],
+        clock: Clock,
+        *,
+        max_attempts: int = 6,
+        base_backoff: float = 2.0,
+        max_backoff: float = 300.0,
+    ) -> None:
+        """Bind the database, the senders and the retry policy."""
+        self.engine = engine
+        self.senders = senders
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+
+    def _claim(self, channel: str, limit: int) -> list[Job]:
+        """Lease due messages of a channel."""
+        with session_scope(self.engine) as session:
+            rows = outbox.claim_due(
+                session=session, channel=channel, now=self.clock.now(), limit=limit
+            )
+            return [
+                Job(
+                    r.id or 0,
+                    r.urn,
+                    r.channel,
+                    r.kind,
+                    r.language,
+                    dict(r.body),
+                    r.attempts,
+                    r.contact_id,
+                )
+                for r in rows
+            ]
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds to wait before the next attempt: the platform's, or exponential with jitter."""
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.max_backoff, self.base_backoff * 2 ** max(0, attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+
+    def _record(self, job: Job, result: Sent | SendError) -> None:
+        """Write the outcome of one send."""
+        now = self.clock.now()
+        with session_scope(self.engine) as session:
+            if isinstance(result, Sent):
+                outbox.mark_sent(
+                    session=session,
+                    message_id=job.id,
+                    now=now,
+                    provider_id=result.provider_id,
+                    status=result.status,
+                )
+                return
+            err = result
+            if err.kind == "retry" and job.attempts < self.max_attempts:
+                at = now + timedelta(seconds=self.backoff(job.attempts, err.retry_after))
+                outbox.mark_retry(
+                    session=session,
+                    message_id=job.id,
+                    now=now,
+                    at=at,
+                    code=err.code,
+                    reason=err.reason,
+                )
+                return
+            status = "needs_template" if err.kind == "needs_template" else "failed"
+            outbox.mark_failed(
+                session=session,
+                message_id=job.id,
+                now=now,
+                code=err.code,
+                reason=err.reason,
+                status=status,
+            )
+            if err.kind in ("blocked", "opted_out") and job.contact_id is not None:
+                contact = contacts.get_contact(session=session, contact_id=job.contact_id)
+                if contact is not None:
+                    flag = {"unreachable": True} if err.kind == "blocked" else {"opted_out": True}
+                    contacts.update_contact(session=session, contact=contact, **flag)
+        logger.info(
+            "send %s message=%s code=%s attempts=%d",
+            result.kind,
+            job.id,
+            result.code,
+            job.attempts,
+        )
+
+    async def drain(self, channel: str, *, limit: int = 50) -> int:
+        """Send every due message of one channel once; return how many were attempted."""
+        sender = self.senders[channel]
+        jobs = await asyncio.to_thread(self._claim, channel, limit)
+        for job in jobs:
+            try:
+                result: Sent | SendError = await sender.send(job)
+            except SendError as err:
+                result = err
+            except Exception as exc:  # a bug or an unclassified failure: retry, bounded
+                logger.exception("sender crashed message=%s", job.id)
+                result = SendError("retry", "exception", type(exc).__name__)
+            await asyncio.to_thread(self._record, job, result)
+        return len(jobs)

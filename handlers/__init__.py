@@ -1,0 +1,1 @@
+"""Channel-neutral conversation logic. Imports storage, never a platform or the web framework."""

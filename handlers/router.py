@@ -1,0 +1,203 @@
+"""The router: one inbound message in, the replies out. First match wins, in this order:
+
+1. an opted-out contact: only START (or STOP again) does anything;
+2. global keywords, bare or as /commands: stop, start, help, language, cancel;
+3. staff commands (none yet: they arrive with the staff issue, role-checked);
+4. the active survey or form (which may have expired);
+5. the contact-level prompt just shown (main menu, language menu, /forget confirmation, expiry);
+6. entry points: /register, /needs, /ppe, /mydata, /forget, /menu and deep links (/start needs);
+7. a new contact's welcome, or the fallback: "I did not understand" and the main menu.
+
+Words other than /commands start nothing while a survey runs: "needs" may be an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from handlers import account, runs
+from handlers.context import Ctx
+from handlers.i18n import NATIVE_NAMES, keyword_of, t
+from handlers.menu import SURVEY_OF, language_menu, main_menu, menu_items
+from handlers.messages import Inbound, Outgoing
+from storage import contacts, surveys
+
+logger = logging.getLogger(__name__)
+
+ENTRY_COMMANDS = frozenset({"register", "needs", "ppe", "mydata", "forget", "menu"})
+
+
+def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
+    """Decide the replies to one message (see the module docstring for the order)."""
+    text = inbound.text.strip()
+    command = keyword_of(text) if inbound.choice_id is None else None
+    slash = text.startswith("/")
+    if ctx.contact.opted_out:
+        return _opted_out(ctx, command)
+    if command in ("stop", "help", "language", "cancel") or (command == "start" and not slash):
+        return _global(ctx, command)
+    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    if run is not None and run.expires_at <= ctx.now:
+        return runs.expire(ctx, run)
+    choice = inbound.choice_id or ""
+    if choice[:2] in ("l:", "m:", "f:", "x:"):
+        return _contact_choice(ctx, choice, run)
+    if run is not None and not (slash and command in ENTRY_COMMANDS | {"start"}):
+        return runs.step(ctx, run, "answer", text, inbound.choice_id)
+    if ctx.contact.prompt and not slash:
+        replies = _prompt_answer(ctx, text)
+        if replies is not None:
+            return replies
+    if command == "start":
+        return _start(ctx, text, is_new=is_new)
+    if command in ENTRY_COMMANDS:
+        return _entry(ctx, command)
+    if is_new or ctx.contact.language_source is None:
+        return _welcome(ctx)
+    return [main_menu(ctx, lead=t("not_understood", ctx.lang))]
+
+
+def _opted_out(ctx: Ctx, command: str | None) -> list[Outgoing]:
+    """An opted-out contact gets nothing but the confirmation of their status."""
+    if command == "start":
+        return account.start_again(ctx)
+    return [Outgoing(text=t("still_stopped", ctx.lang), kind="opt_out")]
+
+
+def _global(ctx: Ctx, command: str | None) -> list[Outgoing]:
+    """Handle stop, start, help, language and cancel wherever the contact is."""
+    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    if command == "stop":
+        return account.stop(ctx)
+    if command == "language":
+        return [language_menu(ctx, then="run" if run else "menu")]
+    if command == "help":
+        if run is not None:
+            return runs.step(ctx, run, "help")
+        return [main_menu(ctx, lead=t("help_text", ctx.lang))]
+    if command == "cancel":
+        if run is not None:
+            return runs.cancel(ctx, run)
+        return [main_menu(ctx, lead=t("nothing_to_cancel", ctx.lang))]
+    return [main_menu(ctx)]
+
+
+def _contact_choice(ctx: Ctx, choice: str, run: object) -> list[Outgoing]:
+    """Handle a tap on a menu, language, /forget or expiry button."""
+    kind, _, value = choice.partition(":")
+    if kind == "l" and value in ctx.config.supported_languages:
+        return _language_chosen(ctx, value)
+    if kind == "m" and value in menu_items(ctx):
+        return _entry(ctx, value)
+    if kind == "f" and ctx.contact.prompt == "forget":
+        return (
+            account.forget(ctx)
+            if value == "yes"
+            else [main_menu(ctx, lead=t("forget_kept", ctx.lang))]
+        )
+    if kind == "x" and ctx.contact.prompt == "expired":
+        survey = str(ctx.contact.prompt_data.get("survey", ""))
+        return runs.start(ctx, survey) if value == "restart" and survey else [main_menu(ctx)]
+    return [main_menu(ctx, lead=t("stale_button", ctx.lang))]
+
+
+def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
+    """Read a typed answer to the contact-level prompt just shown; None when it is not one."""
+    prompt = ctx.contact.prompt
+    index = int(text.rstrip(".)")) if text.rstrip(".)").isdigit() else None
+    if prompt == "language":
+        languages = ctx.config.supported_languages
+        if index is not None and 1 <= index <= len(languages):
+            return _language_chosen(ctx, languages[index - 1])
+        named = [
+            lang for lang in languages if text.casefold() in (lang, NATIVE_NAMES[lang].casefold())
+        ]
+        if named:
+            return _language_chosen(ctx, named[0])
+        return [
+            language_menu(
+                ctx,
+                then=str(ctx.contact.prompt_data.get("then", "menu")),
+                lead=t("invalid_choice", ctx.lang),
+            )
+        ]
+    if prompt == "menu" and index is not None:
+        items = menu_items(ctx)
+        if 1 <= index <= len(items):
+            return _entry(ctx, items[index - 1])
+        return [main_menu(ctx, lead=t("invalid_choice_number", ctx.lang, max=len(items)))]
+    if prompt == "forget":
+        word = keyword_of(text)
+        if word == "yes" or index == 1:
+            return account.forget(ctx)
+        if word == "no" or index == 2:
+            return [main_menu(ctx, lead=t("forget_kept", ctx.lang))]
+        return account.ask_forget(ctx)
+    if prompt == "expired" and index in (1, 2):
+        return _contact_choice(ctx, "x:restart" if index == 1 else "x:menu", None)
+    return None
+
+
+def _language_chosen(ctx: Ctx, lang: str) -> list[Outgoing]:
+    """Set the language, then go where the menu was opened from."""
+    then = str(ctx.contact.prompt_data.get("then", "menu"))
+    account.set_language(ctx, lang)
+    contacts.update_contact(session=ctx.session, contact=ctx.contact, prompt=None, prompt_data={})
+    lead = t("language_set", lang, language=NATIVE_NAMES[lang])
+    if then == "welcome":
+        return _welcome(ctx, lead=lead)
+    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    if then == "run" and run is not None:
+        return _reprompt(ctx, run, lead)
+    return [main_menu(ctx, lead=lead)]
+
+
+def _reprompt(ctx: Ctx, run: object, lead: str) -> list[Outgoing]:
+    """Ask the active run's question again, now in the new language."""
+    from storage.models import SurveyRun
+
+    assert isinstance(run, SurveyRun)
+    replies = runs.step(ctx, run, "reprompt")
+    if replies:
+        first = replies[0]
+        replies[0] = Outgoing(
+            text=f"{lead}\n\n{first.text}", choices=first.choices, multi=first.multi
+        )
+    return replies
+
+
+def _start(ctx: Ctx, text: str, *, is_new: bool) -> list[Outgoing]:
+    """Handle /start, with a deep-link payload such as `/start needs`."""
+    payload = text.split(" ", 1)[1].strip().lower() if " " in text else ""
+    if payload in SURVEY_OF and not is_new:
+        return _entry(ctx, payload)
+    if is_new or ctx.contact.language_source is None:
+        return _welcome(ctx, then=SURVEY_OF.get(payload))
+    return [main_menu(ctx, lead=t("welcome_back", ctx.lang))]
+
+
+def _entry(ctx: Ctx, item: str) -> list[Outgoing]:
+    """Start what a menu entry or command names."""
+    if item == "mydata":
+        return account.my_data(ctx)
+    if item == "forget":
+        return account.ask_forget(ctx)
+    if item == "language":
+        return [language_menu(ctx)]
+    if item in SURVEY_OF:
+        return runs.start(ctx, SURVEY_OF[item])
+    return [main_menu(ctx)]
+
+
+def _welcome(ctx: Ctx, *, lead: str = "", then: str | None = None) -> list[Outgoing]:
+    """Greet a new contact: pick a language if unknown, then register (consent first)."""
+    if ctx.contact.language_source in (None, "default"):
+        contacts.update_contact(session=ctx.session, contact=ctx.contact, language_source=None)
+        return [language_menu(ctx, then="welcome", lead=t("welcome_short", ctx.lang))]
+    welcome = t("welcome", ctx.lang)
+    lead = f"{lead}\n\n{welcome}" if lead else welcome
+    if then and then != "registration" and ctx.contact.consent_at is not None:
+        return runs.start(ctx, then, lead=lead)
+    return runs.start(
+        ctx, "registration", lead=lead, then=then if then != "registration" else None
+    )

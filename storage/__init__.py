@@ -1,0 +1,1 @@
+"""Storage: SQLModel models and keyword-only data-access functions. Imports nothing of ours."""

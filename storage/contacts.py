@@ -1,0 +1,112 @@
+"""Contacts and their channel addresses (URNs)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from storage.models import Contact, ContactURN
+
+PROFILE_FIELDS = (
+    "name",
+    "role",
+    "organisation",
+    "city_name",
+    "city_geonameid",
+    "country_code",
+    "timezone",
+)
+
+
+def channel_of(urn: str) -> str:
+    """Return the channel part of a URN (`telegram:1` → `telegram`)."""
+    scheme, sep, _ = urn.partition(":")
+    if not sep or not scheme:
+        raise ValueError("a URN looks like channel:address")
+    return scheme
+
+
+def get_contact_by_urn(*, session: Session, urn: str, for_update: bool = False) -> Contact | None:
+    """Return the contact holding `urn`, locking its row when `for_update`."""
+    stmt = select(Contact).join(ContactURN).where(ContactURN.urn == urn)
+    if for_update:
+        stmt = stmt.with_for_update(of=Contact)  # type: ignore[arg-type]
+    return session.exec(stmt).first()
+
+
+def get_or_create_contact(*, session: Session, urn: str, now: datetime) -> tuple[Contact, bool]:
+    """Return the contact for `urn`, creating it (and its URN) when new; the flag says created."""
+    contact = get_contact_by_urn(session=session, urn=urn, for_update=True)
+    if contact is not None:
+        return contact, False
+    contact = Contact(created_at=now)
+    session.add(contact)
+    session.flush()
+    assert contact.id is not None
+    session.add(ContactURN(urn=urn, channel=channel_of(urn), contact_id=contact.id))
+    session.flush()
+    return contact, True
+
+
+def get_contact(*, session: Session, contact_id: int) -> Contact | None:
+    """Return a contact by id."""
+    return session.get(Contact, contact_id)
+
+
+def urns_of(*, session: Session, contact_id: int) -> list[str]:
+    """Return every URN of a contact, oldest first."""
+    stmt = (
+        select(ContactURN.urn)
+        .where(ContactURN.contact_id == contact_id)
+        .order_by(col(ContactURN.id))
+    )
+    return list(session.exec(stmt))
+
+
+def add_urn(*, session: Session, contact_id: int, urn: str) -> None:
+    """Attach another channel address to a contact (idempotent)."""
+    existing = session.exec(select(ContactURN).where(ContactURN.urn == urn)).first()
+    if existing is None:
+        session.add(ContactURN(urn=urn, channel=channel_of(urn), contact_id=contact_id))
+        session.flush()
+
+
+def update_contact(*, session: Session, contact: Contact, **fields: Any) -> Contact:
+    """Set fields on a contact and flush."""
+    for key, value in fields.items():
+        if not hasattr(contact, key):
+            raise AttributeError(f"Contact has no field {key}")
+        setattr(contact, key, value)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def set_staff_roles(*, session: Session, urns: dict[str, str], now: datetime) -> int:
+    """Give each URN's contact the role it is mapped to (creating contacts); return the count."""
+    for urn, role in urns.items():
+        contact, _ = get_or_create_contact(session=session, urn=urn, now=now)
+        update_contact(session=session, contact=contact, staff_role=role)
+    return len(urns)
+
+
+def erase_contact(*, session: Session, contact: Contact, now: datetime) -> None:
+    """Clear every personal field of a contact and detach its channel addresses."""
+    blank: dict[str, Any] = dict.fromkeys(PROFILE_FIELDS)
+    update_contact(
+        session=session,
+        contact=contact,
+        **blank,
+        consent_version=None,
+        consent_at=None,
+        consent_refused_at=None,
+        prompt=None,
+        prompt_data={},
+        erased_at=now,
+        last_inbound_at=None,
+    )
+    for row in session.exec(select(ContactURN).where(ContactURN.contact_id == contact.id)):
+        session.delete(row)
+    session.flush()

@@ -1,0 +1,204 @@
+"""Outbox: messages decided by handlers or jobs, drained per channel by a dispatcher."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select, update
+
+from storage.models import OutboxMessage
+
+# Delivery statuses only move forward; failed and undelivered are terminal.
+STATUS_RANK = {
+    "pending": 0,
+    "sending": 1,
+    "queued": 2,
+    "sent": 3,
+    "delivered": 4,
+    "read": 5,
+}
+TERMINAL = frozenset({"failed", "undelivered", "cancelled", "needs_template", "read"})
+
+
+def enqueue(
+    *,
+    session: Session,
+    idempotency_key: str,
+    urn: str,
+    channel: str,
+    body: dict[str, Any],
+    now: datetime,
+    contact_id: int | None = None,
+    kind: str = "reply",
+    language: str = "en",
+    not_before: datetime | None = None,
+) -> OutboxMessage | None:
+    """Add a message unless one with the same key exists; return the new row or None."""
+    row = OutboxMessage(
+        idempotency_key=idempotency_key,
+        urn=urn,
+        channel=channel,
+        body=body,
+        contact_id=contact_id,
+        kind=kind,
+        language=language,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=not_before or now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def claim_due(
+    *,
+    session: Session,
+    channel: str,
+    now: datetime,
+    limit: int = 50,
+    lease: timedelta = timedelta(minutes=2),
+) -> list[OutboxMessage]:
+    """Lease due messages of a channel (oldest first) so no other dispatcher takes them."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.channel == channel)
+        .where(col(OutboxMessage.status).in_(("pending", "sending")))
+        .where(OutboxMessage.next_attempt_at <= now)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(stmt))
+    for row in rows:
+        row.status = "sending"
+        row.attempts += 1
+        row.next_attempt_at = now + lease  # a crashed sender's lease runs out and it is retried
+        row.updated_at = now
+        session.add(row)
+    session.flush()
+    return rows
+
+
+def mark_sent(
+    *,
+    session: Session,
+    message_id: int,
+    now: datetime,
+    provider_id: str | None,
+    status: str = "sent",
+) -> None:
+    """Record a successful hand-over to the platform."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.status = status
+    row.provider_id = provider_id
+    row.sent_at = now
+    row.updated_at = now
+    row.error_code = None
+    row.error_reason = None
+    session.add(row)
+    session.flush()
+
+
+def mark_retry(
+    *, session: Session, message_id: int, now: datetime, at: datetime, code: str, reason: str
+) -> None:
+    """Put a message back in the queue for another attempt at `at`."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.status = "pending"
+    row.next_attempt_at = at
+    row.error_code = code
+    row.error_reason = reason[:300]
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+
+
+def mark_failed(
+    *,
+    session: Session,
+    message_id: int,
+    now: datetime,
+    code: str,
+    reason: str,
+    status: str = "failed",
+) -> None:
+    """End a message with a terminal status and its reason."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    row.status = status
+    row.error_code = code
+    row.error_reason = reason[:300]
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+
+
+def apply_status(
+    *,
+    session: Session,
+    provider_id: str,
+    status: str,
+    now: datetime,
+    error_code: str | None = None,
+) -> bool:
+    """Apply a platform status callback; regressions and unknown ids are ignored (False)."""
+    row = session.exec(
+        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
+    ).first()
+    if row is None or row.status in TERMINAL:
+        return False
+    terminal = status in ("failed", "undelivered")
+    if not terminal and STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
+        return False
+    row.status = status
+    row.updated_at = now
+    if error_code:
+        row.error_code = error_code
+    session.add(row)
+    session.flush()
+    return True
+
+
+def get_message(*, session: Session, message_id: int) -> OutboxMessage | None:
+    """Return one outbox row."""
+    return session.get(OutboxMessage, message_id)
+
+
+def messages_for(*, session: Session, urn: str) -> list[OutboxMessage]:
+    """Return every message addressed to a URN, oldest first."""
+    stmt = select(OutboxMessage).where(OutboxMessage.urn == urn).order_by(col(OutboxMessage.id))
+    return list(session.exec(stmt))
+
+
+def count_by_status(*, session: Session, channel: str | None = None) -> dict[str, int]:
+    """Count messages per status, optionally for one channel."""
+    stmt = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if channel is not None:
+        stmt = stmt.where(OutboxMessage.channel == channel)
+    return {status: int(n) for status, n in session.exec(stmt)}
+
+
+def redact_messages(*, session: Session, contact_id: int, keep_id: int | None = None) -> int:
+    """Blank the bodies and addresses of a contact's sent messages; return the count."""
+    stmt = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.contact_id) == contact_id)
+        .where(col(OutboxMessage.status).not_in(("pending", "sending")))
+        .values(body={}, urn="erased")
+    )
+    if keep_id is not None:
+        stmt = stmt.where(col(OutboxMessage.id) != keep_id)
+    result = session.exec(stmt)
+    return int(result.rowcount or 0)
