@@ -301,15 +301,13 @@ class Walker:
                 return Invalid("stale_button", {})
             return value
         stripped = text.strip().rstrip(".)")
+        step = state.step or ""
+        typed_list = step not in (SUMMARY, EDIT) and self.question_of(step).type in (
+            "number",
+            "multi_choice",
+        )
         choices = self.choices(state)
-        if (
-            stripped.isdigit()
-            and choices
-            and (
-                state.step in (SUMMARY, EDIT)
-                or self.question_of(state.step or "").type != "number"
-            )
-        ):
+        if stripped.isdigit() and choices and not typed_list:
             index = int(stripped)
             if not 1 <= index <= len(choices):
                 return Invalid("invalid_choice_number", {"max": len(choices)})
@@ -345,38 +343,39 @@ class Walker:
         value: str | None,
         command: str | None,
     ) -> Turn:
-        """Toggle a tapped option, finish on Done, or read a typed list."""
-        selected: list[str] = list(state.pending.get("selected", []))
+        """Toggle a tapped option, finish on Done, or read a typed list as the whole answer."""
+        if value is not None and value != "#done":
+            return self._toggle(state, question, value)
         if value == "#done" or command == "done":
-            result = check_selection(question, selected)
-        elif value is not None:
-            if value in selected:
-                selected.remove(value)
-            else:
-                selected.append(value)
-            checked = check_selection(question, selected)
-            if (
-                isinstance(checked, Invalid)
-                and checked.key != "invalid_selection_size"
-                or len(selected) > int(question.max or len(question.options))
-            ):
-                return self.reprompt(
-                    state,
-                    lead=t(
-                        getattr(checked, "key", "invalid_choice"),
-                        self.lang,
-                        **getattr(checked, "values", {}),
-                    ),
-                )
-            state.pending["selected"] = selected
-            shown = show_answer(question, selected, self.lang) or t("nothing_selected", self.lang)
-            return self.reprompt(state, lead=t("selected_so_far", self.lang, selected=shown))
+            result = check_selection(question, list(state.pending.get("selected", [])))
         else:
             numbered = [c.id.partition(":")[2] for c in self.choices(state)]
             result = read_multi(question, text, self.lang, numbered)
         if isinstance(result, Invalid):
             return self.reprompt(state, lead=t(result.key, self.lang, **result.values))
         return self._store(state, state.step or "", question, result)
+
+    def _toggle(self, state: RunState, question: Question, value: str) -> Turn:
+        """Add or remove a tapped option from the selection in progress."""
+        if question.option(value) is None:
+            return self.reprompt(state, lead=t("invalid_choice", self.lang))
+        selected: list[str] = list(state.pending.get("selected", []))
+        if value in selected:
+            selected.remove(value)
+        else:
+            selected.append(value)
+        high = int(question.max or len(question.options))
+        exclusive = any(o.exclusive for o in question.options if o.id in selected)
+        if len(selected) > high or (exclusive and len(selected) > 1):
+            key = (
+                "exclusive_option" if exclusive and len(selected) > 1 else "invalid_selection_size"
+            )
+            return self.reprompt(
+                state, lead=t(key, self.lang, min=int(question.min or 1), max=high)
+            )
+        state.pending["selected"] = selected
+        shown = show_answer(question, selected, self.lang) or t("nothing_selected", self.lang)
+        return self.reprompt(state, lead=t("selected_so_far", self.lang, selected=shown))
 
     def _on_summary(self, state: RunState, value: str | None, command: str | None) -> Turn:
         """Submit, change an answer, or cancel from the summary."""
