@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from bot.settings import Settings, get_settings
 
 
@@ -19,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--as", dest="urn", default="console:local", help="who you are (a console: URN)"
     )
-    sub.add_parser("serve", help="the ASGI app: webhooks, dispatcher and scheduler")
+    serve = sub.add_parser("serve", help="the ASGI app: webhooks, dispatcher and scheduler")
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
+    serve.add_argument("--port", type=int, default=8000)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))
     test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
@@ -43,11 +47,11 @@ def run(argv: list[str]) -> int:
     if args.command == "serve":
         from bot.server import serve
 
-        return serve(settings)
+        return serve(settings, host=args.host, port=args.port)
     return 2
 
 
-def _prepare(settings: Settings) -> object:
+def prepare_database(settings: Settings) -> Engine:
     """Build the engine, bring the schema up to date and seed staff roles."""
     from bot.clock import SystemClock
     from storage import contacts, migrate
@@ -72,7 +76,7 @@ def _chat(settings: Settings, urn: str) -> int:
     if not urn.startswith("console:"):
         print("citybot chat: --as takes a console: URN, e.g. console:amina", file=sys.stderr)
         return 2
-    engine = _prepare(settings)
+    engine = prepare_database(settings)
     run_chat(engine, settings.bot_config(), SystemClock(), _LazyPlaces(gazetteer), urn=urn)  # type: ignore[arg-type]
     return 0
 

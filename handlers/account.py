@@ -110,7 +110,7 @@ def forget(ctx: Ctx) -> list[Outgoing]:
 
 def stop(ctx: Ctx) -> list[Outgoing]:
     """Opt the contact out of every message but this confirmation; end any active run."""
-    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    run = ctx.run
     if run is not None:
         surveys.end_run(session=ctx.session, run=run, status="cancelled", now=ctx.now)
     contacts.update_contact(

@@ -136,9 +136,8 @@ def check_selection(question: Question, picked: list[str]) -> list[str] | Invali
     """Check the size of a selection and its exclusive options."""
     low = int(question.min or 1)
     high = int(question.max or len(question.options))
-    if len(picked) > 1 and any(
-        question.option(p) and question.option(p).exclusive for p in picked
-    ):  # type: ignore[union-attr]
+    exclusive = {o.id for o in question.options if o.exclusive}
+    if len(picked) > 1 and exclusive.intersection(picked):
         return Invalid("exclusive_option", {})
     if not low <= len(picked) <= high:
         return Invalid("invalid_selection_size", {"min": low, "max": high})

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
-from storage.models import Contact
+from storage.models import Contact, SurveyRun
 
 
 @dataclass(slots=True)
@@ -23,3 +23,4 @@ class Ctx:
     now: datetime
     lang: str
     places: PlaceResolver
+    run: SurveyRun | None = None  # the active run as found at the start of the turn

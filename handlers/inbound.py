@@ -19,7 +19,7 @@ from handlers.language import detect, resolve_language, word_count
 from handlers.messages import Inbound, Outgoing
 from handlers.router import route
 from storage import contacts, inbox, outbox, surveys
-from storage.models import Contact, InboxEvent, OutboxMessage
+from storage.models import Contact, InboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,8 @@ def handle(
 ) -> tuple[Contact, list[Outgoing]]:
     """Resolve the contact and its language, and route the message."""
     contact, is_new = contacts.get_or_create_contact(session=session, urn=inbound.urn, now=now)
-    in_run = surveys.active_run(session=session, contact_id=contact.id or 0) is not None
-    _update_language(contact, inbound, config, in_run=in_run)
+    run = None if is_new else surveys.active_run(session=session, contact_id=contact.id or 0)
+    _update_language(contact, inbound, config, in_run=run is not None)
     contact.last_inbound_at = now
     contacts.update_contact(session=session, contact=contact)
     ctx = Ctx(
@@ -84,14 +84,15 @@ def handle(
         now=now,
         lang=contact.language or config.default_language,
         places=places,
+        run=run,
     )
     return contact, route(ctx, inbound, is_new=is_new)
 
 
 def process_event(
     *, session: Session, event: InboxEvent, config: BotConfig, now: datetime, places: PlaceResolver
-) -> list[OutboxMessage]:
-    """Handle one stored event and queue its replies; a failure queues an apology instead."""
+) -> list[int]:
+    """Handle one stored event and queue its replies (ids); a failure queues an apology."""
     inbound = Inbound.from_payload(
         urn=event.urn,
         payload=event.payload,
@@ -111,9 +112,9 @@ def process_event(
         logger.exception("inbound failed event=%s", event.id)
         error = type(exc).__name__
         replies = [Outgoing(text=t("internal_error", lang))]
-    rows = []
+    queued: list[int] = []
     for index, reply in enumerate(replies):
-        row = outbox.enqueue(
+        message_id = outbox.enqueue(
             session=session,
             idempotency_key=f"in:{event.id}:{index}",
             urn=inbound.urn,
@@ -124,20 +125,22 @@ def process_event(
             kind=reply.kind,
             language=lang,
         )
-        if row is not None:
-            rows.append(row)
+        if message_id is not None:
+            queued.append(message_id)
     inbox.mark_processed(session=session, event=event, now=now, error=error)
     logger.info(
-        "inbound processed event=%s contact=%s replies=%d", event.id, contact_id, len(rows)
+        "inbound processed event=%s contact=%s replies=%d", event.id, contact_id, len(queued)
     )
-    return rows
+    return queued
 
 
 def process_pending(
     *, session: Session, urn: str, config: BotConfig, now: datetime, places: PlaceResolver
-) -> list[OutboxMessage]:
-    """Process a URN's unprocessed events in order (per-contact ordering)."""
-    rows: list[OutboxMessage] = []
+) -> list[int]:
+    """Process a URN's unprocessed events in order (per-contact ordering); return outbox ids."""
+    queued: list[int] = []
     for event in inbox.pending_events(session=session, urn=urn):
-        rows += process_event(session=session, event=event, config=config, now=now, places=places)
-    return rows
+        queued += process_event(
+            session=session, event=event, config=config, now=now, places=places
+        )
+    return queued

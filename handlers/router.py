@@ -36,7 +36,7 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         return _opted_out(ctx, command)
     if command in ("stop", "help", "language", "cancel") or (command == "start" and not slash):
         return _global(ctx, command)
-    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    run = ctx.run
     if run is not None and run.expires_at <= ctx.now:
         return runs.expire(ctx, run)
     choice = inbound.choice_id or ""
@@ -44,6 +44,9 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         return _contact_choice(ctx, choice, run)
     if run is not None and not (slash and command in ENTRY_COMMANDS | {"start"}):
         return runs.step(ctx, run, "answer", text, inbound.choice_id)
+    if ctx.contact.prompt == "expired" and not ctx.contact.prompt_data.get("told"):
+        survey = str(ctx.contact.prompt_data.get("survey", ""))
+        return runs.expired_notice(ctx, survey)
     if ctx.contact.prompt and not slash:
         replies = _prompt_answer(ctx, text)
         if replies is not None:
@@ -66,7 +69,7 @@ def _opted_out(ctx: Ctx, command: str | None) -> list[Outgoing]:
 
 def _global(ctx: Ctx, command: str | None) -> list[Outgoing]:
     """Handle stop, start, help, language and cancel wherever the contact is."""
-    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
+    run = ctx.run
     if command == "stop":
         return account.stop(ctx)
     if command == "language":

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+from sqlmodel import Session
 
 from handlers.context import Ctx
 from handlers.definitions import Definition, catalog, from_stored
@@ -17,7 +20,7 @@ from storage.models import SurveyRun
 
 logger = logging.getLogger(__name__)
 
-SubmitHandler = Callable[[Ctx, Definition, dict[str, Any]], None]
+SubmitHandler = Callable[[Ctx, SurveyRun, Definition, dict[str, Any]], None]
 
 
 def _walker(ctx: Ctx, definition: Definition) -> Walker:
@@ -82,11 +85,18 @@ def start(ctx: Ctx, survey_id: str, *, lead: str = "", then: str | None = None) 
     return turn.replies
 
 
+_BY_DIGEST: dict[str, Definition] = {}
+
+
 def definition_of(ctx: Ctx, run: SurveyRun) -> Definition:
-    """Return the definition a run is pinned to."""
-    stored = surveys.get_definition(session=ctx.session, definition_id=run.definition_id)
-    assert stored is not None
-    return from_stored(stored.body)
+    """Return the definition a run is pinned to (parsed once per process, by content digest)."""
+    digest = surveys.definition_digest(session=ctx.session, definition_id=run.definition_id)
+    assert digest is not None
+    if digest not in _BY_DIGEST:
+        stored = surveys.get_definition(session=ctx.session, definition_id=run.definition_id)
+        assert stored is not None
+        _BY_DIGEST[digest] = from_stored(stored.body)
+    return _BY_DIGEST[digest]
 
 
 def step(
@@ -113,7 +123,7 @@ def _finish(
     if turn.outcome == "cancel":
         return cancel(ctx, run)
     results = walker.results(state)
-    SUBMIT_HANDLERS[definition.on_submit or "save_response"](ctx, definition, results)
+    SUBMIT_HANDLERS[definition.on_submit or "save_response"](ctx, run, definition, results)
     surveys.end_run(session=ctx.session, run=run, status="submitted", now=ctx.now)
     logger.info("run %s run=%s survey=%s", turn.outcome, run.id, run.survey_id)
     if turn.outcome == "exit":
@@ -139,13 +149,28 @@ def expire(ctx: Ctx, run: SurveyRun) -> list[Outgoing]:
     return expired_notice(ctx, run.survey_id)
 
 
+def expire_due(*, session: Session, now: datetime, limit: int = 500) -> int:
+    """Expire overdue runs; each contact hears of it with their next message."""
+    expired = surveys.expire_runs(session=session, now=now, limit=limit)
+    for run in expired:
+        contact = contacts.get_contact(session=session, contact_id=run.contact_id)
+        if contact is not None and contact.prompt is None:
+            contacts.update_contact(
+                session=session,
+                contact=contact,
+                prompt="expired",
+                prompt_data={"survey": run.survey_id},
+            )
+    return len(expired)
+
+
 def expired_notice(ctx: Ctx, survey_id: str) -> list[Outgoing]:
     """Say a run expired; the next answer picks restart or the menu."""
     contacts.update_contact(
         session=ctx.session,
         contact=ctx.contact,
         prompt="expired",
-        prompt_data={"survey": survey_id},
+        prompt_data={"survey": survey_id, "told": True},
     )
     title = pick(catalog()[survey_id].title, ctx.lang) if survey_id in catalog() else survey_id
     days = max(1, int(ctx.config.run_expiry.total_seconds() // 86400))
@@ -160,10 +185,10 @@ def expired_notice(ctx: Ctx, survey_id: str) -> list[Outgoing]:
     ]
 
 
-def _save_response(ctx: Ctx, definition: Definition, results: dict[str, Any]) -> None:
+def _save_response(
+    ctx: Ctx, run: SurveyRun, definition: Definition, results: dict[str, Any]
+) -> None:
     """Store a survey response, linked to the contact only when they consented."""
-    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
-    assert run is not None
     consented = ctx.contact.consent_at is not None
     surveys.save_response(
         session=ctx.session,
@@ -178,7 +203,9 @@ def _save_response(ctx: Ctx, definition: Definition, results: dict[str, Any]) ->
     )
 
 
-def _save_profile(ctx: Ctx, definition: Definition, results: dict[str, Any]) -> None:
+def _save_profile(
+    ctx: Ctx, run: SurveyRun, definition: Definition, results: dict[str, Any]
+) -> None:
     """Store the registration: profile and consent, or only the refusal."""
     if results.get("consent") is not True:
         contacts.update_contact(

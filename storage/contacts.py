@@ -32,7 +32,7 @@ def get_contact_by_urn(*, session: Session, urn: str, for_update: bool = False) 
     """Return the contact holding `urn`, locking its row when `for_update`."""
     stmt = select(Contact).join(ContactURN).where(ContactURN.urn == urn)
     if for_update:
-        stmt = stmt.with_for_update(of=Contact)  # type: ignore[arg-type]
+        stmt = stmt.with_for_update(of=Contact)
     return session.exec(stmt).first()
 
 
@@ -80,7 +80,6 @@ def update_contact(*, session: Session, contact: Contact, **fields: Any) -> Cont
             raise AttributeError(f"Contact has no field {key}")
         setattr(contact, key, value)
     session.add(contact)
-    session.flush()
     return contact
 
 

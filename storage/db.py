@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
+
+# SQLite has one writer at a time. Threads of one process queue on this lock instead of
+# sleeping in SQLite's busy handler (which backs off up to 100 ms a try); other processes
+# still meet the busy timeout.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -23,6 +30,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             poolclass=StaticPool if in_memory else None,
         )
         _tune_sqlite(engine)
+        _WRITE_LOCKS[engine] = threading.RLock()
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -57,7 +65,11 @@ def create_all(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield a session in one transaction: commit on success, roll back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    lock = _WRITE_LOCKS.get(engine)
+    with (
+        lock if lock is not None else nullcontext(),
+        Session(engine, expire_on_commit=False) as session,
+    ):
         try:
             yield session
             session.commit()

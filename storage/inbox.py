@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, func, select, update
 
 from storage.models import InboxEvent
+from storage.upsert import insert_ignore
 
 
 def store_event(
@@ -21,20 +21,18 @@ def store_event(
     received_at: datetime,
 ) -> InboxEvent | None:
     """Insert an event; return None when the same (channel, external_id) was stored before."""
-    event = InboxEvent(
-        channel=channel,
-        external_id=external_id,
-        urn=urn,
-        payload=payload,
-        received_at=received_at,
+    new_id = insert_ignore(
+        session,
+        InboxEvent,
+        {
+            "channel": channel,
+            "external_id": external_id,
+            "urn": urn,
+            "payload": payload,
+            "received_at": received_at,
+        },
     )
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush()
-    except IntegrityError:
-        return None
-    return event
+    return None if new_id is None else session.get(InboxEvent, new_id)
 
 
 def pending_events(
@@ -53,7 +51,7 @@ def pending_urns(*, session: Session, limit: int = 100) -> list[str]:
         select(InboxEvent.urn)
         .where(col(InboxEvent.processed_at).is_(None))
         .group_by(InboxEvent.urn)
-        .order_by(col(InboxEvent.id).min())
+        .order_by(func.min(InboxEvent.id))
         .limit(limit)
     )
     return list(session.exec(stmt))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
 
 from storage.models import OutboxMessage
+from storage.upsert import insert_ignore
 
 # Delivery statuses only move forward; failed and undelivered are terminal.
 STATUS_RANK = {
@@ -34,27 +34,26 @@ def enqueue(
     kind: str = "reply",
     language: str = "en",
     not_before: datetime | None = None,
-) -> OutboxMessage | None:
-    """Add a message unless one with the same key exists; return the new row or None."""
-    row = OutboxMessage(
-        idempotency_key=idempotency_key,
-        urn=urn,
-        channel=channel,
-        body=body,
-        contact_id=contact_id,
-        kind=kind,
-        language=language,
-        created_at=now,
-        updated_at=now,
-        next_attempt_at=not_before or now,
+) -> int | None:
+    """Add a message unless one with the same key exists; return the new row's id or None."""
+    return insert_ignore(
+        session,
+        OutboxMessage,
+        {
+            "idempotency_key": idempotency_key,
+            "urn": urn,
+            "channel": channel,
+            "body": body,
+            "contact_id": contact_id,
+            "kind": kind,
+            "language": language,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "next_attempt_at": not_before or now,
+        },
     )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
 
 
 def claim_due(

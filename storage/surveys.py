@@ -46,6 +46,12 @@ def get_definition(*, session: Session, definition_id: int) -> SurveyDefinition 
     return session.get(SurveyDefinition, definition_id)
 
 
+def definition_digest(*, session: Session, definition_id: int) -> str | None:
+    """Return only the digest of a stored definition (cheap; the body is cached by digest)."""
+    stmt = select(SurveyDefinition.digest).where(SurveyDefinition.id == definition_id)
+    return session.exec(stmt).first()
+
+
 def active_run(*, session: Session, contact_id: int) -> SurveyRun | None:
     """Return the contact's active run, if any."""
     stmt = select(SurveyRun).where(
@@ -83,9 +89,8 @@ def start_run(
 
 
 def save_run(*, session: Session, run: SurveyRun) -> None:
-    """Write a run's changed state."""
+    """Write a run's changed state (at the next flush)."""
     session.add(run)
-    session.flush()
 
 
 def end_run(*, session: Session, run: SurveyRun, status: str, now: datetime) -> None:

@@ -139,7 +139,7 @@ def test_emergency_survey_quantities_in_every_notation(
 def test_back_skip_cancel_help_work_everywhere(
     dialog: Callable[..., Dialog], engine: Engine
 ) -> None:
-    """back returns with the earlier answer shown; skip refuses required questions; cancel keeps nothing."""
+    """back shows the earlier answer; skip refuses required questions; cancel keeps nothing."""
     d = dialog("console:nav")
     register(d)
     d.say("/needs")

@@ -1,0 +1,138 @@
+"""The running bot: database, channels, inbox worker, dispatcher loops and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.engine import Engine
+
+from bot.channels.base import Channel
+from bot.clock import Clock, SystemClock
+from bot.dispatcher import Dispatcher
+from bot.settings import Settings
+from bot.worker import InboxWorker
+from handlers.answers import PlaceResolver
+from handlers.config import BotConfig
+from handlers.inbound import receive
+from handlers.messages import Inbound
+from scheduler.setup import build_scheduler
+from storage.db import session_scope
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything `serve` runs; tests build one against fake platforms."""
+
+    settings: Settings
+    engine: Engine
+    config: BotConfig
+    clock: Clock
+    places: PlaceResolver
+    channels: dict[str, Channel]
+    dispatcher: Dispatcher
+    worker: InboxWorker
+    scheduler: AsyncIOScheduler | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    _wake: dict[str, asyncio.Event] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Bump an in-process counter shown on /metrics."""
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def _store(self, inbound: Inbound, external_id: str) -> bool:
+        """Store an inbound message; False when it is a redelivery."""
+        with session_scope(self.engine) as session:
+            return receive(session=session, inbound=inbound, external_id=external_id) is not None
+
+    async def accept(self, inbound: Inbound, external_id: str) -> bool:
+        """Store an event before it is acknowledged and wake the worker; False if a duplicate."""
+        stored = await asyncio.to_thread(self._store, inbound, external_id)
+        self.count(
+            f'inbound_total{{channel="{inbound.channel}",'
+            f'result="{"stored" if stored else "duplicate"}"}}'
+        )
+        if stored:
+            self.worker.notify()
+        return stored
+
+    def wake_dispatcher(self, channel: str) -> None:
+        """Tell a channel's dispatcher loop that messages are waiting."""
+        event = self._wake.get(channel)
+        if event is not None:
+            event.set()
+
+    async def _dispatch_forever(self, channel: str) -> None:
+        """Drain one channel's outbox until cancelled."""
+        wake = self._wake[channel]
+        while True:
+            wake.clear()
+            try:
+                sent = await self.dispatcher.drain(channel)
+            except Exception:
+                logger.exception("dispatcher failed channel=%s; retrying", channel)
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=1.0)
+
+    async def start(self) -> None:
+        """Start channels, the worker, the dispatcher loops and the scheduler."""
+        for name, channel in self.channels.items():
+            await channel.start()
+            self._wake[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
+        self._tasks.append(asyncio.create_task(self.worker.run_forever()))
+        if self.scheduler is not None:
+            self.scheduler.start()
+        logger.info("runtime started channels=%s", ",".join(self.channels) or "none")
+
+    async def stop(self) -> None:
+        """Stop everything in reverse order."""
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for channel in self.channels.values():
+            await channel.stop()
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    engine: Engine,
+    clock: Clock | None = None,
+    places: PlaceResolver | None = None,
+    channels: dict[str, Channel] | None = None,
+    with_scheduler: bool = True,
+) -> Runtime:
+    """Assemble a runtime; channels come from the settings unless given."""
+    from handlers.places import gazetteer
+
+    clock = clock or SystemClock()
+    config = settings.bot_config()
+    chosen = channels if channels is not None else {}
+    dispatcher = Dispatcher(engine, {name: ch.sender for name, ch in chosen.items()}, clock)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        config=config,
+        clock=clock,
+        places=places or gazetteer(),
+        channels=chosen,
+        dispatcher=dispatcher,
+        worker=InboxWorker(engine, config, clock, places or gazetteer()),
+    )
+    runtime.worker.on_queued = runtime.wake_dispatcher
+    if with_scheduler:
+        runtime.scheduler = build_scheduler(engine=engine, clock=clock)
+    return runtime

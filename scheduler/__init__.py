@@ -1,0 +1,1 @@
+"""Timed work: APScheduler 3 triggers idempotent sweeps; the database says what is due."""
