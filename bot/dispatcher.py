@@ -80,8 +80,10 @@ class Dispatcher:
         max_attempts: int = 6,
         base_backoff: float = 2.0,
         max_backoff: float = 300.0,
+        concurrency: int = 32,
     ) -> None:
-        """Bind the database, the senders and the retry policy."""
+        """Bind the database, the senders, the retry policy and how many sends run at once."""
+        self.concurrency = concurrency
         self.engine = engine
         self.senders = senders
         self.clock = clock
@@ -163,11 +165,9 @@ class Dispatcher:
             job.attempts,
         )
 
-    async def drain(self, channel: str, *, limit: int = 50) -> int:
-        """Send every due message of one channel once; return how many were attempted."""
-        sender = self.senders[channel]
-        jobs = await asyncio.to_thread(self._claim, channel, limit)
-        for job in jobs:
+    async def _send_one(self, sender: Sender, job: Job, gate: asyncio.Semaphore) -> None:
+        """Send one job and record the outcome."""
+        async with gate:
             try:
                 result: Sent | SendError = await sender.send(job)
             except SendError as err:
@@ -175,5 +175,15 @@ class Dispatcher:
             except Exception as exc:  # a bug or an unclassified failure: retry, bounded
                 logger.exception("sender crashed message=%s", job.id)
                 result = SendError("retry", "exception", type(exc).__name__)
-            await asyncio.to_thread(self._record, job, result)
+        await asyncio.to_thread(self._record, job, result)
+
+    async def drain(self, channel: str, *, limit: int = 100) -> int:
+        """Send one batch of due messages of a channel (one per person, concurrently).
+
+        Return how many were attempted. Rate limits are the sender's: it waits for its turn.
+        """
+        sender = self.senders[channel]
+        jobs = await asyncio.to_thread(self._claim, channel, limit)
+        gate = asyncio.Semaphore(self.concurrency)
+        await asyncio.gather(*(self._send_one(sender, job, gate) for job in jobs))
         return len(jobs)

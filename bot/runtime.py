@@ -121,7 +121,12 @@ def build_runtime(
     clock = clock or SystemClock()
     config = settings.bot_config()
     chosen = channels if channels is not None else {}
-    dispatcher = Dispatcher(engine, {name: ch.sender for name, ch in chosen.items()}, clock)
+    dispatcher = Dispatcher(
+        engine,
+        {name: ch.sender for name, ch in chosen.items()},
+        clock,
+        max_attempts=settings.send_max_attempts,
+    )
     runtime = Runtime(
         settings=settings,
         engine=engine,

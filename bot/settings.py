@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     supported_languages: Annotated[tuple[str, ...], NoDecode] = ALL_LANGUAGES
     run_expiry_hours: float = 24 * 7
     log_level: str = "INFO"
+    # Outbound throttling and timeouts (platform limits; see docs/ARCHITECTURE.md).
+    telegram_rate_per_second: float = 30.0
+    telegram_rate_per_chat: float = 1.0
+    whatsapp_rate_per_second: float = 80.0
+    whatsapp_templates_file: str = "whatsapp_templates.yaml"
+    send_timeout_seconds: float = 10.0
+    send_max_attempts: int = 6
 
     @field_validator("staff_urns", mode="before")
     @classmethod
@@ -57,6 +64,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
+
+    @property
+    def telegram_mode_resolved(self) -> str:
+        """`webhook` or `polling`; polling is the default without a public URL."""
+        if self.telegram_mode in ("webhook", "polling"):
+            return self.telegram_mode
+        return "webhook" if self.public_base_url else "polling"
 
     def bot_config(self) -> BotConfig:
         """The part of the settings the conversation logic needs."""

@@ -74,7 +74,10 @@ class InboxEvent(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A message to send, written in the transaction that decided it; drained by a dispatcher."""
 
-    __table_args__ = (Index("ix_outbox_drain", "channel", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_drain", "channel", "status", "next_attempt_at"),
+        Index("ix_outbox_urn_id", "urn", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=120, unique=True)

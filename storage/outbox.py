@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
 from storage.models import OutboxMessage
@@ -64,12 +65,26 @@ def claim_due(
     limit: int = 50,
     lease: timedelta = timedelta(minutes=2),
 ) -> list[OutboxMessage]:
-    """Lease due messages of a channel (oldest first) so no other dispatcher takes them."""
+    """Lease due messages of a channel, at most one per URN and only its oldest unsent one.
+
+    A URN's later message waits while an earlier one is pending (say, retrying after a 429),
+    so each person receives their messages in order. The lease (next_attempt_at) makes a
+    message claimable again if the dispatcher holding it dies.
+    """
+    earlier = aliased(OutboxMessage)
+    blocked = (
+        select(earlier.id)
+        .where(earlier.urn == OutboxMessage.urn)
+        .where(earlier.id < OutboxMessage.id)
+        .where(col(earlier.status).in_(("pending", "sending")))
+        .exists()
+    )
     stmt = (
         select(OutboxMessage)
         .where(OutboxMessage.channel == channel)
         .where(col(OutboxMessage.status).in_(("pending", "sending")))
         .where(OutboxMessage.next_attempt_at <= now)
+        .where(~blocked)
         .order_by(col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -78,7 +93,7 @@ def claim_due(
     for row in rows:
         row.status = "sending"
         row.attempts += 1
-        row.next_attempt_at = now + lease  # a crashed sender's lease runs out and it is retried
+        row.next_attempt_at = now + lease
         row.updated_at = now
         session.add(row)
     session.flush()
