@@ -56,10 +56,10 @@ def match_option(question: Question, text: str, lang: str) -> str | None:
     return None
 
 
-def read_number(question: Question, text: str) -> Decimal | int | Invalid:
+def read_number(question: Question, text: str, lang: str) -> Decimal | int | Invalid:
     """Parse a number and check it against the question's bounds."""
     value = parse_number(text)
-    bounds = {"min": _fmt(question.min), "max": _fmt(question.max)}
+    bounds = {"min": _fmt(question.min, lang), "max": _fmt(question.max, lang)}
     if value is None:
         return Invalid("invalid_number", bounds)
     if question.integer and value != value.to_integral_value():
@@ -144,11 +144,9 @@ def check_selection(question: Question, picked: list[str]) -> list[str] | Invali
     return picked
 
 
-def _fmt(value: float | None) -> str:
-    """Show a bound without a trailing `.0`."""
-    if value is None:
-        return ""
-    return f"{int(value):,}" if float(value).is_integer() else str(value)
+def _fmt(value: float | None, lang: str) -> str:
+    """Show a bound in the language's number format."""
+    return "" if value is None else show_number(value, lang)
 
 
 def show_number(value: Any, lang: str) -> str:

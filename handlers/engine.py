@@ -243,9 +243,16 @@ class Walker:
         while state.history:
             previous = state.history.pop()
             if previous in steps:
-                state.step, state.pending = previous, {}
+                state.step, state.pending = previous, self._pending_for(previous, state.answers)
                 return self.reprompt(state)
         return self.reprompt(state, lead=t("no_back", self.lang))
+
+    def _pending_for(self, step: str, answers: dict[str, Any]) -> dict[str, Any]:
+        """Preselect a multiple-choice answer given earlier, so Done keeps it."""
+        value = answers.get(step)
+        if self.question_of(step).type == "multi_choice" and isinstance(value, list):
+            return {"selected": list(value)}
+        return {}
 
     def skip(self, state: RunState) -> Turn:
         """Skip the current step when it is optional."""
@@ -329,7 +336,7 @@ class Walker:
         if value is not None:
             return Invalid("invalid_choice", {})
         if question.type == "number":
-            return read_number(question, text)
+            return read_number(question, text, self.lang)
         if question.type == "date":
             found_date = read_date(text, today=self.today)
             return found_date if isinstance(found_date, Invalid) else found_date.isoformat()
@@ -398,6 +405,7 @@ class Walker:
             and 1 <= int(value[1:]) <= len(steps)
         ):
             state.step = steps[int(value[1:]) - 1]
+            state.pending = self._pending_for(state.step, state.answers)
             state.history.append(SUMMARY)
             return self.reprompt(state)
         return self.reprompt(state, lead=t("invalid_choice", self.lang))

@@ -78,12 +78,19 @@ def words_for(command: str, lang: str) -> list[str]:
     return per_language.get(lang) or per_language["en"]
 
 
+@cache
+def _keyword_languages() -> dict[str, frozenset[str]]:
+    """Map every normalised keyword to the languages that list it."""
+    found: dict[str, set[str]] = {}
+    for per_language in keywords().values():
+        for lang, words in per_language.items():
+            for word in words:
+                found.setdefault(normalise(word), set()).add(lang)
+    return {word: frozenset(langs) for word, langs in found.items()}
+
+
 def greeting_language(text: str, supported: tuple[str, ...]) -> str | None:
-    """Return the language of a one-word greeting (`bonjour` → fr) when only one has it."""
-    key = normalise(text)
-    found = [
-        lang
-        for lang, words in keywords()["hello"].items()
-        if lang in supported and key in {normalise(w) for w in words}
-    ]
-    return found[0] if len(found) == 1 else None
+    """Return the language of a one-word greeting or keyword (`bonjour`, `encuesta`) if unique."""
+    cleaned = text.strip().lstrip("/")
+    langs = _keyword_languages().get(normalise(cleaned), frozenset()) & set(supported)
+    return next(iter(langs)) if len(langs) == 1 else None

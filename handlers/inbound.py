@@ -24,8 +24,8 @@ from storage.models import Contact, InboxEvent
 logger = logging.getLogger(__name__)
 
 
-def receive(*, session: Session, inbound: Inbound, external_id: str) -> InboxEvent | None:
-    """Store an inbound message in the inbox; None when it was received before."""
+def receive(*, session: Session, inbound: Inbound, external_id: str) -> int | None:
+    """Store an inbound message in the inbox and return its id; None when received before."""
     return inbox.store_event(
         session=session,
         channel=inbound.channel,

@@ -1,7 +1,8 @@
 """The router: one inbound message in, the replies out. First match wins, in this order:
 
 1. an opted-out contact: only START (or STOP again) does anything;
-2. global keywords, bare or as /commands: stop, start, help, language, cancel;
+2. global keywords, bare or as /commands: stop first, then (once an expired survey has been
+   reported) start, help, language, cancel;
 3. staff commands (none yet: they arrive with the staff issue, role-checked);
 4. the active survey or form (which may have expired);
 5. the contact-level prompt just shown (main menu, language menu, /forget confirmation, expiry);
@@ -34,14 +35,23 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
     slash = text.startswith("/")
     if ctx.contact.opted_out:
         return _opted_out(ctx, command)
-    if command in ("stop", "help", "language", "cancel") or (command == "start" and not slash):
-        return _global(ctx, command)
+    if command == "stop":
+        return account.stop(ctx)
     run = ctx.run
     if run is not None and run.expires_at <= ctx.now:
-        return runs.expire(ctx, run)
+        return runs.expire(ctx, run)  # before help or cancel could revive it
+    if command in ("help", "language", "cancel") or (command == "start" and not slash):
+        return _global(ctx, command)
     choice = inbound.choice_id or ""
     if choice[:2] in ("l:", "m:", "f:", "x:"):
         return _contact_choice(ctx, choice, run)
+    if run is not None and ctx.contact.prompt == "language":
+        chosen = _typed_language(ctx, text)
+        if chosen is not None:
+            return _language_chosen(ctx, chosen)
+        contacts.update_contact(
+            session=ctx.session, contact=ctx.contact, prompt=None, prompt_data={}
+        )
     if run is not None and not (slash and command in ENTRY_COMMANDS | {"start"}):
         return runs.step(ctx, run, "answer", text, inbound.choice_id)
     if ctx.contact.prompt == "expired" and not ctx.contact.prompt_data.get("told"):
@@ -53,6 +63,8 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
             return replies
     if command == "start":
         return _start(ctx, text, is_new=is_new)
+    if command in SURVEY_OF and (is_new or ctx.contact.language_source is None):
+        return _welcome(ctx, then=SURVEY_OF[command])  # consent and language come first
     if command in ENTRY_COMMANDS:
         return _entry(ctx, command)
     if is_new or ctx.contact.language_source is None:
@@ -70,8 +82,6 @@ def _opted_out(ctx: Ctx, command: str | None) -> list[Outgoing]:
 def _global(ctx: Ctx, command: str | None) -> list[Outgoing]:
     """Handle stop, start, help, language and cancel wherever the contact is."""
     run = ctx.run
-    if command == "stop":
-        return account.stop(ctx)
     if command == "language":
         return [language_menu(ctx, then="run" if run else "menu")]
     if command == "help":
@@ -141,14 +151,27 @@ def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
     return None
 
 
+def _typed_language(ctx: Ctx, text: str) -> str | None:
+    """Read a language typed at the language menu: its number, code or own name."""
+    languages = ctx.config.supported_languages
+    cleaned = text.strip().rstrip(".)")
+    if cleaned.isdigit() and 1 <= int(cleaned) <= len(languages):
+        return languages[int(cleaned) - 1]
+    named = [
+        lang for lang in languages if cleaned.casefold() in (lang, NATIVE_NAMES[lang].casefold())
+    ]
+    return named[0] if named else None
+
+
 def _language_chosen(ctx: Ctx, lang: str) -> list[Outgoing]:
     """Set the language, then go where the menu was opened from."""
     then = str(ctx.contact.prompt_data.get("then", "menu"))
+    following = ctx.contact.prompt_data.get("next")
     account.set_language(ctx, lang)
     contacts.update_contact(session=ctx.session, contact=ctx.contact, prompt=None, prompt_data={})
     lead = t("language_set", lang, language=NATIVE_NAMES[lang])
     if then == "welcome":
-        return _welcome(ctx, lead=lead)
+        return _welcome(ctx, lead=lead, then=str(following) if following else None)
     run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
     if then == "run" and run is not None:
         return _reprompt(ctx, run, lead)
@@ -196,7 +219,14 @@ def _welcome(ctx: Ctx, *, lead: str = "", then: str | None = None) -> list[Outgo
     """Greet a new contact: pick a language if unknown, then register (consent first)."""
     if ctx.contact.language_source in (None, "default"):
         contacts.update_contact(session=ctx.session, contact=ctx.contact, language_source=None)
-        return [language_menu(ctx, then="welcome", lead=t("welcome_short", ctx.lang))]
+        menu = language_menu(ctx, then="welcome", lead=t("welcome_short", ctx.lang))
+        if then:
+            contacts.update_contact(
+                session=ctx.session,
+                contact=ctx.contact,
+                prompt_data={"then": "welcome", "next": then},
+            )
+        return [menu]
     welcome = t("welcome", ctx.lang)
     lead = f"{lead}\n\n{welcome}" if lead else welcome
     if then and then != "registration" and ctx.contact.consent_at is not None:

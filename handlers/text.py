@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 _PUNCT = re.compile(r"[\s\.\,\!\?\;\:\"'«»“”‘’¡¿،؟。，！？：；、…\-_/\\()\[\]{}]+")
-_LIST_SPLIT = re.compile(r"\s*(?:[,;/、，；]|\s+(?:and|et|y|e|и|و|和|及)\s+|\s+)\s*")
+_LIST_SPLIT = re.compile(r"\s*(?:[,;/、，；،؛]|\s+(?:and|et|y|e|и|و|和|及)\s+|\s+)\s*")
 
 
 def normalise(text: str) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.models import Contact, ContactURN
 
@@ -22,18 +25,22 @@ PROFILE_FIELDS = (
 
 def channel_of(urn: str) -> str:
     """Return the channel part of a URN (`telegram:1` → `telegram`)."""
-    scheme, sep, _ = urn.partition(":")
-    if not sep or not scheme:
+    scheme, sep, address = urn.partition(":")
+    if not sep or not scheme or not address:
         raise ValueError("a URN looks like channel:address")
     return scheme
 
 
+@cache
+def _by_urn(for_update: bool) -> SelectOfScalar[Contact]:
+    """The contact-by-URN query, built once (it runs on every message)."""
+    stmt = select(Contact).join(ContactURN).where(ContactURN.urn == bindparam("urn"))
+    return stmt.with_for_update(of=Contact) if for_update else stmt
+
+
 def get_contact_by_urn(*, session: Session, urn: str, for_update: bool = False) -> Contact | None:
     """Return the contact holding `urn`, locking its row when `for_update`."""
-    stmt = select(Contact).join(ContactURN).where(ContactURN.urn == urn)
-    if for_update:
-        stmt = stmt.with_for_update(of=Contact)
-    return session.exec(stmt).first()
+    return session.exec(_by_urn(for_update), params={"urn": urn}).first()
 
 
 def get_or_create_contact(*, session: Session, urn: str, now: datetime) -> tuple[Contact, bool]:
@@ -74,7 +81,7 @@ def add_urn(*, session: Session, contact_id: int, urn: str) -> None:
 
 
 def update_contact(*, session: Session, contact: Contact, **fields: Any) -> Contact:
-    """Set fields on a contact and flush."""
+    """Set fields on a contact (written at the next flush)."""
     for key, value in fields.items():
         if not hasattr(contact, key):
             raise AttributeError(f"Contact has no field {key}")

@@ -19,9 +19,9 @@ def store_event(
     urn: str,
     payload: dict[str, Any],
     received_at: datetime,
-) -> InboxEvent | None:
-    """Insert an event; return None when the same (channel, external_id) was stored before."""
-    new_id = insert_ignore(
+) -> int | None:
+    """Insert an event and return its id; None when (channel, external_id) was stored before."""
+    return insert_ignore(
         session,
         InboxEvent,
         {
@@ -32,7 +32,6 @@ def store_event(
             "received_at": received_at,
         },
     )
-    return None if new_id is None else session.get(InboxEvent, new_id)
 
 
 def pending_events(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
@@ -67,16 +68,25 @@ def claim_due(
 ) -> list[OutboxMessage]:
     """Lease due messages of a channel, at most one per URN and only its oldest unsent one.
 
-    A URN's later message waits while an earlier one is pending (say, retrying after a 429),
-    so each person receives their messages in order. The lease (next_attempt_at) makes a
-    message claimable again if the dispatcher holding it dies.
+    A URN's later message waits while an earlier one is in flight, due, or retrying (say,
+    after a 429), so each person receives their messages in order; an earlier message merely
+    scheduled for later (never attempted) does not hold the others back. The lease
+    (next_attempt_at) makes a message claimable again if the dispatcher holding it dies.
     """
     earlier = aliased(OutboxMessage)
     blocked = (
         select(earlier.id)
-        .where(earlier.urn == OutboxMessage.urn)
-        .where(earlier.id < OutboxMessage.id)
-        .where(col(earlier.status).in_(("pending", "sending")))
+        .where(col(earlier.urn) == col(OutboxMessage.urn))
+        .where(col(earlier.id) < col(OutboxMessage.id))
+        .where(
+            or_(
+                col(earlier.status) == "sending",
+                and_(
+                    col(earlier.status) == "pending",
+                    or_(col(earlier.attempts) > 0, col(earlier.next_attempt_at) <= now),
+                ),
+            )
+        )
         .exists()
     )
     stmt = (

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select, update
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.models import SurveyDefinition, SurveyResponse, SurveyRun
 
@@ -48,8 +51,13 @@ def get_definition(*, session: Session, definition_id: int) -> SurveyDefinition 
 
 def definition_digest(*, session: Session, definition_id: int) -> str | None:
     """Return only the digest of a stored definition (cheap; the body is cached by digest)."""
-    stmt = select(SurveyDefinition.digest).where(SurveyDefinition.id == definition_id)
-    return session.exec(stmt).first()
+    return session.exec(_digest_query(), params={"id": definition_id}).first()
+
+
+@cache
+def _digest_query() -> SelectOfScalar[str]:
+    """The digest query, built once."""
+    return select(SurveyDefinition.digest).where(SurveyDefinition.id == bindparam("id"))
 
 
 def active_run(*, session: Session, contact_id: int) -> SurveyRun | None:
