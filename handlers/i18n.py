@@ -78,11 +78,18 @@ def words_for(command: str, lang: str) -> list[str]:
     return per_language.get(lang) or per_language["en"]
 
 
+# Words that say something about the language of a new contact: greetings and the names of
+# things to do. "ok", "no", "2" or "stop" say nothing.
+_TELLING = frozenset({"hello", "needs", "ppe", "register", "help", "menu", "language", "mydata"})
+
+
 @cache
 def _keyword_languages() -> dict[str, frozenset[str]]:
-    """Map every normalised keyword to the languages that list it."""
+    """Map the telling keywords, normalised, to the languages that list them."""
     found: dict[str, set[str]] = {}
-    for per_language in keywords().values():
+    for command, per_language in keywords().items():
+        if command not in _TELLING:
+            continue
         for lang, words in per_language.items():
             for word in words:
                 found.setdefault(normalise(word), set()).add(lang)

@@ -76,6 +76,7 @@ def handle(
     _update_language(contact, inbound, config, in_run=run is not None)
     contact.last_inbound_at = now
     contacts.update_contact(session=session, contact=contact)
+    contacts.touch_urn(session=session, urn=inbound.urn, now=now)
     ctx = Ctx(
         session=session,
         contact=contact,

@@ -12,8 +12,10 @@ SURVEY_OF = {"needs": "development_needs", "ppe": "emergency_needs", "register":
 
 
 def menu_items(ctx: Ctx) -> list[str]:
-    """Return the menu entries that apply to this contact."""
-    return list(MENU_ITEMS)
+    """Return the menu entries: the core ones, then those feature modules add."""
+    from handlers import features
+
+    return [*MENU_ITEMS[:2], *features.MENU, *MENU_ITEMS[2:]]
 
 
 def main_menu(ctx: Ctx, *, lead: str = "") -> Outgoing:

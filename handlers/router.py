@@ -3,10 +3,12 @@
 1. an opted-out contact: only START (or STOP again) does anything;
 2. global keywords, bare or as /commands: stop first, then (once an expired survey has been
    reported) start, help, language, cancel;
-3. staff commands (none yet: they arrive with the staff issue, role-checked);
+3. staff commands (`/name args`, registered in handlers/features.py): role-checked; anyone
+   else gets the ordinary help, and the attempt is audited;
 4. the active survey or form (which may have expired);
 5. the contact-level prompt just shown (main menu, language menu, /forget confirmation, expiry);
-6. entry points: /register, /needs, /ppe, /mydata, /forget, /menu and deep links (/start needs);
+6. entry points: /register, /needs, /ppe, /mydata, /forget, /menu, deep links (/start needs)
+   and those feature modules register (handlers/features.py);
 7. a new contact's welcome, or the fallback: "I did not understand" and the main menu.
 
 Words other than /commands start nothing while a survey runs: "needs" may be an answer.
@@ -16,12 +18,12 @@ from __future__ import annotations
 
 import logging
 
-from handlers import account, runs
+from handlers import account, features, runs
 from handlers.context import Ctx
 from handlers.i18n import NATIVE_NAMES, keyword_of, t
 from handlers.menu import SURVEY_OF, language_menu, main_menu, menu_items
 from handlers.messages import Inbound, Outgoing
-from storage import contacts, surveys
+from storage import audit, contacts, surveys
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ ENTRY_COMMANDS = frozenset({"register", "needs", "ppe", "mydata", "forget", "men
 
 def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
     """Decide the replies to one message (see the module docstring for the order)."""
+    features.load()
     text = inbound.text.strip()
     command = keyword_of(text) if inbound.choice_id is None else None
     slash = text.startswith("/")
@@ -42,9 +45,17 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         return runs.expire(ctx, run)  # before help or cancel could revive it
     if command in ("help", "language", "cancel") or (command == "start" and not slash):
         return _global(ctx, command)
+    if slash:
+        name, _, args = text[1:].partition(" ")
+        staff = features.STAFF.get(name.split("@", 1)[0].lower())
+        if staff is not None:
+            return _staff(ctx, staff, args.strip())
     choice = inbound.choice_id or ""
     if choice[:2] in ("l:", "m:", "f:", "x:"):
         return _contact_choice(ctx, choice, run)
+    prefix, _, value = choice.partition(":")
+    if prefix in features.CHOICES:
+        return features.CHOICES[prefix](ctx, value)
     if run is not None and ctx.contact.prompt == "language":
         chosen = _typed_language(ctx, text)
         if chosen is not None:
@@ -52,7 +63,8 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         contacts.update_contact(
             session=ctx.session, contact=ctx.contact, prompt=None, prompt_data={}
         )
-    if run is not None and not (slash and command in ENTRY_COMMANDS | {"start"}):
+    entries = ENTRY_COMMANDS | set(features.ENTRIES) | {"start"}
+    if run is not None and not (slash and command in entries):
         return runs.step(ctx, run, "answer", text, inbound.choice_id)
     if ctx.contact.prompt == "expired" and not ctx.contact.prompt_data.get("told"):
         survey = str(ctx.contact.prompt_data.get("survey", ""))
@@ -65,8 +77,8 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         return _start(ctx, text, is_new=is_new)
     if command in SURVEY_OF and (is_new or ctx.contact.language_source is None):
         return _welcome(ctx, then=SURVEY_OF[command])  # consent and language come first
-    if command in ENTRY_COMMANDS:
-        return _entry(ctx, command)
+    if command in ENTRY_COMMANDS or command in features.ENTRIES:
+        return _entry(ctx, command or "", text)
     if is_new or ctx.contact.language_source is None:
         return _welcome(ctx)
     return [main_menu(ctx, lead=t("not_understood", ctx.lang))]
@@ -101,7 +113,7 @@ def _contact_choice(ctx: Ctx, choice: str, run: object) -> list[Outgoing]:
     if kind == "l" and value in ctx.config.supported_languages:
         return _language_chosen(ctx, value)
     if kind == "m" and value in menu_items(ctx):
-        return _entry(ctx, value)
+        return _entry(ctx, value, "/" + value)
     if kind == "f" and ctx.contact.prompt == "forget":
         return (
             account.forget(ctx)
@@ -137,7 +149,7 @@ def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
     if prompt == "menu" and index is not None:
         items = menu_items(ctx)
         if 1 <= index <= len(items):
-            return _entry(ctx, items[index - 1])
+            return _entry(ctx, items[index - 1], "/" + items[index - 1])
         return [main_menu(ctx, lead=t("invalid_choice_number", ctx.lang, max=len(items)))]
     if prompt == "forget":
         word = keyword_of(text)
@@ -194,7 +206,11 @@ def _reprompt(ctx: Ctx, run: object, lead: str) -> list[Outgoing]:
 
 def _start(ctx: Ctx, text: str, *, is_new: bool) -> list[Outgoing]:
     """Handle /start, with a deep-link payload such as `/start needs`."""
-    payload = text.split(" ", 1)[1].strip().lower() if " " in text else ""
+    payload = text.split(" ", 1)[1].strip() if " " in text else ""
+    for prefix, handler in features.DEEP_LINKS.items():
+        if payload.startswith(prefix) and ctx.contact.language_source is not None and not is_new:
+            return handler(ctx, payload[len(prefix) :])
+    payload = payload.lower()
     if payload in SURVEY_OF and not is_new:
         return _entry(ctx, payload)
     if is_new or ctx.contact.language_source is None:
@@ -202,8 +218,26 @@ def _start(ctx: Ctx, text: str, *, is_new: bool) -> list[Outgoing]:
     return [main_menu(ctx, lead=t("welcome_back", ctx.lang))]
 
 
-def _entry(ctx: Ctx, item: str) -> list[Outgoing]:
+def _staff(ctx: Ctx, command: features.StaffCommand, args: str) -> list[Outgoing]:
+    """Run a staff command for staff; anyone else gets the ordinary help (and it is audited)."""
+    allowed = features.may_run(ctx.contact.staff_role, command)
+    audit.record(
+        session=ctx.session,
+        action=f"staff:{command.name}" if allowed else "staff_denied",
+        now=ctx.now,
+        actor_contact_id=ctx.contact.id,
+        subject=command.name,
+    )
+    if not allowed:
+        logger.warning("staff command refused command=%s contact=%s", command.name, ctx.contact.id)
+        return [main_menu(ctx, lead=t("help_text", ctx.lang))]
+    return command.handler(ctx, args)
+
+
+def _entry(ctx: Ctx, item: str, text: str = "") -> list[Outgoing]:
     """Start what a menu entry or command names."""
+    if item in features.ENTRIES:
+        return features.ENTRIES[item](ctx, text)
     if item == "mydata":
         return account.my_data(ctx)
     if item == "forget":

@@ -246,3 +246,13 @@ SUBMIT_HANDLERS: dict[str, SubmitHandler] = {
     "save_response": _save_response,
     "save_profile": _save_profile,
 }
+
+
+def on_submit(name: str) -> Callable[[SubmitHandler], SubmitHandler]:
+    """Register what a form's `on_submit: <name>` does with its answers (feature modules)."""
+
+    def register(handler: SubmitHandler) -> SubmitHandler:
+        SUBMIT_HANDLERS[name] = handler
+        return handler
+
+    return register

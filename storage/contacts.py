@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.models import Contact, ContactURN
@@ -116,3 +116,18 @@ def erase_contact(*, session: Session, contact: Contact, now: datetime) -> None:
     for row in session.exec(select(ContactURN).where(ContactURN.contact_id == contact.id)):
         session.delete(row)
     session.flush()
+
+
+def touch_urn(*, session: Session, urn: str, now: datetime) -> None:
+    """Record that a message came in on this URN (the channel proactive messages prefer)."""
+    session.execute(update(ContactURN).where(col(ContactURN.urn) == urn).values(last_seen_at=now))
+
+
+def preferred_urn(*, session: Session, contact_id: int) -> str | None:
+    """Return the contact's URN with the latest inbound message (the first one otherwise)."""
+    stmt = (
+        select(ContactURN.urn)
+        .where(ContactURN.contact_id == contact_id)
+        .order_by(col(ContactURN.last_seen_at).desc().nulls_last(), col(ContactURN.id))
+    )
+    return session.exec(stmt).first()

@@ -54,6 +54,7 @@ class ContactURN(SQLModel, table=True):
     urn: str = Field(max_length=200, unique=True)
     channel: str = Field(max_length=16)
     contact_id: int = Field(foreign_key="contact.id", index=True)
+    last_seen_at: datetime | None = _ts()
 
 
 class InboxEvent(SQLModel, table=True):
@@ -156,3 +157,8 @@ class AuditEntry(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=120)
     details: dict[str, Any] = _json()
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+# Feature tables live in their own modules; importing them here registers them with the
+# metadata Alembic and the tests use.
+from storage import donations_models, staff_models, webinars_models  # noqa: E402, F401

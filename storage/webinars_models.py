@@ -1,0 +1,3 @@
+"""Webinars, registrations, reminders: table models (migration 0005_webinars)."""
+
+from __future__ import annotations
