@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
@@ -28,7 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=("upgrade", "current"))
     test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    for module in _plugins():
+        module.register(sub)
     return parser
+
+
+CLI_PLUGINS = ("bot.cli_donations", "bot.cli_webinars", "bot.cli_staff")
+
+
+def _plugins() -> list[Any]:
+    """Feature CLI modules that exist: each has `COMMANDS`, `register(sub)`, `run(args, settings)`."""
+    found = []
+    for name in CLI_PLUGINS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
 
 
 def run(argv: list[str]) -> int:
@@ -48,6 +67,9 @@ def run(argv: list[str]) -> int:
         from bot.server import serve
 
         return serve(settings, host=args.host, port=args.port)
+    for module in _plugins():
+        if args.command in module.COMMANDS:
+            return int(module.run(args, settings))
     return 2
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
@@ -34,4 +37,33 @@ def build_scheduler(
     scheduler.add_job(
         expire, "interval", seconds=sweep_seconds, id="expire_runs", replace_existing=True
     )
+    for module in _feature_modules():
+        for sweep in module.sweeps(engine=engine, clock=clock):
+            scheduler.add_job(
+                sweep.run, "interval", seconds=sweep.seconds, id=sweep.id, replace_existing=True
+            )
     return scheduler
+
+
+FEATURE_SWEEPS = ("scheduler.donations", "scheduler.webinars", "scheduler.broadcasts")
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A periodic, idempotent job: `run()` re-reads what is due from the database."""
+
+    id: str
+    seconds: float
+    run: Callable[[], object]
+
+
+def _feature_modules() -> list[Any]:
+    """Feature sweep modules that exist; each has `sweeps(*, engine, clock) -> list[Sweep]`."""
+    found = []
+    for name in FEATURE_SWEEPS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
