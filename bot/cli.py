@@ -39,7 +39,7 @@ CLI_PLUGINS = ("bot.cli_donations", "bot.cli_webinars", "bot.cli_staff")
 
 
 def _plugins() -> list[Any]:
-    """Feature CLI modules that exist: each has `COMMANDS`, `register(sub)`, `run(args, settings)`."""
+    """Feature CLI modules present: each has `COMMANDS`, `register(sub)`, `run(args, settings)`."""
     found = []
     for name in CLI_PLUGINS:
         try:
