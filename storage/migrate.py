@@ -29,6 +29,14 @@ def upgrade(*, engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
+def downgrade(*, engine: Engine, revision: str) -> None:
+    """Downgrade the database behind `engine` to `revision` (`base` empties it)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
 def current_revision(*, engine: Engine) -> str | None:
     """Return the revision the database is at (None when never migrated)."""
     with engine.connect() as connection:
