@@ -31,6 +31,7 @@ _MULTIPLIERS = {
     "ألف": 1_000,
 }
 _SPACES = "\u0020\u00a0\u202f\u2009\u2007\u066c'’"
+_MEASURE_WORDS = re.compile(r"[个件只副台套]$")  # 20万个, 500副: Chinese counters, not units
 _NUMBER = re.compile(r"^([+-]?[0-9][0-9.,]*)\s*([^\d\s]*)$")
 
 
@@ -86,7 +87,7 @@ def parse_number(text: str) -> Decimal | None:
     cleaned = _ascii_digits(unicodedata.normalize("NFKC", text)).strip().casefold()
     for space in _SPACES:
         cleaned = re.sub(rf"(?<=\d){re.escape(space)}(?=\d{{3}}\b)", "", cleaned)
-    cleaned = _strip_accents(cleaned).rstrip(".!")
+    cleaned = _MEASURE_WORDS.sub("", _strip_accents(cleaned).rstrip(".!"))
     match = _NUMBER.match(cleaned)
     if match is None:
         return None

@@ -23,6 +23,7 @@ from handlers.context import Ctx
 from handlers.i18n import NATIVE_NAMES, keyword_of, t
 from handlers.menu import SURVEY_OF, language_menu, main_menu, menu_items
 from handlers.messages import Inbound, Outgoing
+from handlers.text import normalise
 from storage import audit, contacts, surveys
 
 logger = logging.getLogger(__name__)
@@ -131,14 +132,9 @@ def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
     prompt = ctx.contact.prompt
     index = int(text.rstrip(".)")) if text.rstrip(".)").isdigit() else None
     if prompt == "language":
-        languages = ctx.config.supported_languages
-        if index is not None and 1 <= index <= len(languages):
-            return _language_chosen(ctx, languages[index - 1])
-        named = [
-            lang for lang in languages if text.casefold() in (lang, NATIVE_NAMES[lang].casefold())
-        ]
-        if named:
-            return _language_chosen(ctx, named[0])
+        chosen = _typed_language(ctx, text)
+        if chosen is not None:
+            return _language_chosen(ctx, chosen)
         return [
             language_menu(
                 ctx,
@@ -169,9 +165,8 @@ def _typed_language(ctx: Ctx, text: str) -> str | None:
     cleaned = text.strip().rstrip(".)")
     if cleaned.isdigit() and 1 <= int(cleaned) <= len(languages):
         return languages[int(cleaned) - 1]
-    named = [
-        lang for lang in languages if cleaned.casefold() in (lang, NATIVE_NAMES[lang].casefold())
-    ]
+    key = normalise(cleaned)
+    named = [lang for lang in languages if key in (lang, normalise(NATIVE_NAMES[lang]))]
     return named[0] if named else None
 
 

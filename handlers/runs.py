@@ -129,6 +129,9 @@ def _finish(
     if turn.outcome == "exit":
         question = next(q for q in definition.questions if q.id in results and q.exit_message)
         assert question.exit_message is not None
+        then = run.state.get("then")
+        if then in catalog():  # the survey they came for, answered anonymously
+            return start(ctx, then, lead=pick(question.exit_message, ctx.lang))
         return [main_menu(ctx, lead=pick(question.exit_message, ctx.lang))]
     then = run.state.get("then")
     if then in catalog():
