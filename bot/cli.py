@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))
+    sub.add_parser("doctor", help="check the configuration and say how to fix it")
     test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     for module in _plugins():
@@ -63,6 +64,12 @@ def run(argv: list[str]) -> int:
         return _chat(settings, args.urn)
     if args.command == "db":
         return _db(settings, args.action)
+    if args.command == "doctor":
+        from bot.doctor import diagnose, report
+
+        text, code = report(diagnose(settings))
+        print(text)
+        return code
     if args.command == "serve":
         from bot.server import serve
 

@@ -10,6 +10,9 @@ from handlers.messages import Outgoing
 from storage import contacts, outbox
 from storage.models import Contact
 
+# Messages the bot starts itself; on WhatsApp each needs an approved template per language.
+PROACTIVE_KINDS = ("reminder", "delivery_update", "broadcast")
+
 
 def queue_for_contact(
     *,
