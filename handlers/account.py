@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from handlers.context import Ctx
-from handlers.definitions import catalog
+from handlers.definitions import catalog, from_stored
 from handlers.i18n import NATIVE_NAMES, pick, t
 from handlers.menu import main_menu
 from handlers.messages import Choice, Outgoing
@@ -93,6 +93,7 @@ def forget(ctx: Ctx) -> list[Outgoing]:
     """Erase the contact's personal data everywhere; answers stay only anonymised."""
     contact_id = ctx.contact.id or 0
     urns = contacts.urns_of(session=ctx.session, contact_id=contact_id)
+    _strip_free_text(ctx, contact_id)
     anonymised = surveys.anonymise_contact_data(session=ctx.session, contact_id=contact_id)
     inbox.redact_events(session=ctx.session, urns=urns)
     outbox.redact_messages(session=ctx.session, contact_id=contact_id)
@@ -106,6 +107,17 @@ def forget(ctx: Ctx) -> list[Outgoing]:
     )
     logger.info("contact erased contact=%s", contact_id)
     return [Outgoing(text=t("forget_done", ctx.lang))]
+
+
+def _strip_free_text(ctx: Ctx, contact_id: int) -> None:
+    """Blank free-text answers of the contact's responses: they may name people."""
+    for response in surveys.responses_of(session=ctx.session, contact_id=contact_id):
+        stored = surveys.get_definition(session=ctx.session, definition_id=response.definition_id)
+        if stored is None:
+            continue
+        free = {q.id for q in from_stored(stored.body).questions if q.type in ("text", "city")}
+        kept = {k: (None if k in free else v) for k, v in response.answers.items()}
+        surveys.replace_answers(session=ctx.session, response=response, answers=kept)
 
 
 def stop(ctx: Ctx) -> list[Outgoing]:

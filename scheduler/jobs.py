@@ -27,3 +27,14 @@ def expire_runs_sweep(*, engine: Engine, now_iso: str, batch: int = 500) -> int:
     if total:
         logger.info("expired runs=%d", total)
     return total
+
+
+def redact_erased_sweep(*, engine: Engine) -> int:
+    """Blank the body and address of sent messages to forgotten contacts (the last goodbye)."""
+    from storage import contacts, outbox
+
+    with session_scope(engine) as session:
+        return sum(
+            outbox.redact_messages(session=session, contact_id=contact_id)
+            for contact_id in contacts.erased_contact_ids(session=session)
+        )

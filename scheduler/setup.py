@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
 
-from scheduler.jobs import expire_runs_sweep
+from scheduler.jobs import expire_runs_sweep, redact_erased_sweep
 
 
 class Clock(Protocol):
@@ -36,6 +36,14 @@ def build_scheduler(
 
     scheduler.add_job(
         expire, "interval", seconds=sweep_seconds, id="expire_runs", replace_existing=True
+    )
+    scheduler.add_job(
+        redact_erased_sweep,
+        "interval",
+        seconds=sweep_seconds,
+        id="redact_erased",
+        replace_existing=True,
+        kwargs={"engine": engine},
     )
     for module in _feature_modules():
         for sweep in module.sweeps(engine=engine, clock=clock):

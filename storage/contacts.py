@@ -131,3 +131,9 @@ def preferred_urn(*, session: Session, contact_id: int) -> str | None:
         .order_by(col(ContactURN.last_seen_at).desc().nulls_last(), col(ContactURN.id))
     )
     return session.exec(stmt).first()
+
+
+def erased_contact_ids(*, session: Session) -> list[int]:
+    """Return the ids of contacts who asked to be forgotten."""
+    stmt = select(Contact.id).where(col(Contact.erased_at).is_not(None))
+    return [i for i in session.exec(stmt) if i is not None]

@@ -187,3 +187,17 @@ def anonymise_contact_data(*, session: Session, contact_id: int) -> int:
         session.delete(run)
     session.flush()
     return int(result.rowcount or 0)
+
+
+def responses_of(*, session: Session, contact_id: int) -> list[SurveyResponse]:
+    """Return a contact's submitted responses."""
+    stmt = select(SurveyResponse).where(SurveyResponse.contact_id == contact_id)
+    return list(session.exec(stmt.order_by(col(SurveyResponse.id))))
+
+
+def replace_answers(
+    *, session: Session, response: SurveyResponse, answers: dict[str, Any]
+) -> None:
+    """Overwrite a response's answers (used to strip free text on erasure)."""
+    response.answers = dict(answers)
+    session.add(response)
