@@ -118,7 +118,7 @@ def read_multi(
     picked: list[str] = []
     for part in split_list(text):
         option_id = None
-        if part.isdigit() and 1 <= int(part) <= len(numbered):
+        if part.isdecimal() and 1 <= int(part) <= len(numbered):
             option_id = numbered[int(part) - 1]
         else:
             option_id = match_option(question, part, lang)

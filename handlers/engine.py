@@ -304,7 +304,7 @@ class Walker:
         """Turn a tapped button or a typed number into the value of one of the current choices."""
         if choice_id is not None:
             seq, _, value = choice_id[1:].partition(":")
-            if not choice_id.startswith("s") or not seq.isdigit() or int(seq) != state.seq:
+            if not choice_id.startswith("s") or not seq.isdecimal() or int(seq) != state.seq:
                 return Invalid("stale_button", {})
             return value
         stripped = text.strip().rstrip(".)")
@@ -314,7 +314,7 @@ class Walker:
             "multi_choice",
         )
         choices = self.choices(state)
-        if stripped.isdigit() and choices and not typed_list:
+        if stripped.isdecimal() and choices and not typed_list:
             index = int(stripped)
             if not 1 <= index <= len(choices):
                 return Invalid("invalid_choice_number", {"max": len(choices)})
@@ -401,7 +401,7 @@ class Walker:
         if (
             value
             and value.startswith("e")
-            and value[1:].isdigit()
+            and value[1:].isdecimal()
             and 1 <= int(value[1:]) <= len(steps)
         ):
             state.step = steps[int(value[1:]) - 1]

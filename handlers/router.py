@@ -130,7 +130,7 @@ def _contact_choice(ctx: Ctx, choice: str, run: object) -> list[Outgoing]:
 def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
     """Read a typed answer to the contact-level prompt just shown; None when it is not one."""
     prompt = ctx.contact.prompt
-    index = int(text.rstrip(".)")) if text.rstrip(".)").isdigit() else None
+    index = int(text.rstrip(".)")) if text.rstrip(".)").isdecimal() else None
     if prompt == "language":
         chosen = _typed_language(ctx, text)
         if chosen is not None:
@@ -163,7 +163,7 @@ def _typed_language(ctx: Ctx, text: str) -> str | None:
     """Read a language typed at the language menu: its number, code or own name."""
     languages = ctx.config.supported_languages
     cleaned = text.strip().rstrip(".)")
-    if cleaned.isdigit() and 1 <= int(cleaned) <= len(languages):
+    if cleaned.isdecimal() and 1 <= int(cleaned) <= len(languages):
         return languages[int(cleaned) - 1]
     key = normalise(cleaned)
     named = [lang for lang in languages if key in (lang, normalise(NATIVE_NAMES[lang]))]
