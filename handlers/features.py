@@ -37,6 +37,15 @@ CHOICES: dict[str, Handler] = {}
 DEEP_LINKS: dict[str, Handler] = {}
 STAFF: dict[str, StaffCommand] = {}
 MENU: list[str] = []
+TEXT: list[Callable[[Ctx, str], list[Outgoing] | None]] = []
+
+
+def text_handler(
+    handler: Callable[[Ctx, str], list[Outgoing] | None],
+) -> Callable[[Ctx, str], list[Outgoing] | None]:
+    """Register a reader of free text outside surveys (None: not for it), e.g. a reference."""
+    TEXT.append(handler)
+    return handler
 
 
 def entry(command: str, *, menu: bool = False) -> Callable[[Handler], Handler]:

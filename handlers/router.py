@@ -9,7 +9,8 @@
 5. the contact-level prompt just shown (main menu, language menu, /forget confirmation, expiry);
 6. entry points: /register, /needs, /ppe, /mydata, /forget, /menu, deep links (/start needs)
    and those feature modules register (handlers/features.py);
-7. a new contact's welcome, or the fallback: "I did not understand" and the main menu.
+7. free-text readers feature modules register (a typed request reference such as R-7K3F);
+8. a new contact's welcome, or the fallback: "I did not understand" and the main menu.
 
 Words other than /commands start nothing while a survey runs: "needs" may be an answer.
 """
@@ -80,6 +81,11 @@ def route(ctx: Ctx, inbound: Inbound, *, is_new: bool) -> list[Outgoing]:
         return _welcome(ctx, then=SURVEY_OF[command])  # consent and language come first
     if command in ENTRY_COMMANDS or command in features.ENTRIES:
         return _entry(ctx, command or "", text)
+    if not slash and inbound.choice_id is None and not is_new:
+        for reader in features.TEXT:
+            replies = reader(ctx, text)
+            if replies is not None:
+                return replies
     if is_new or ctx.contact.language_source is None:
         return _welcome(ctx)
     return [main_menu(ctx, lead=t("not_understood", ctx.lang))]
