@@ -35,6 +35,7 @@ class Job:
     body: dict[str, Any]
     attempts: int
     contact_id: int | None
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,7 @@ class Dispatcher:
                     dict(r.body),
                     r.attempts,
                     r.contact_id,
+                    r.idempotency_key,
                 )
                 for r in rows
             ]

@@ -226,3 +226,18 @@ def redact_messages(*, session: Session, contact_id: int, keep_id: int | None = 
         stmt = stmt.where(col(OutboxMessage.id) != keep_id)
     result = session.exec(stmt)
     return int(result.rowcount or 0)
+
+
+def recent_sent(
+    *, session: Session, urn: str, before_id: int, limit: int = 3
+) -> list[OutboxMessage]:
+    """Return the last messages sent to a URN before `before_id`, oldest first."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.urn == urn)
+        .where(col(OutboxMessage.id) < before_id)
+        .where(col(OutboxMessage.provider_id).is_not(None))
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(limit)
+    )
+    return list(reversed(list(session.exec(stmt))))

@@ -1,0 +1,1 @@
+"""In-process fakes of the platforms' HTTP APIs, served on loopback for tests and benchmarks."""
