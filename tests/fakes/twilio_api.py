@@ -1,0 +1,737 @@
+"""A fake Twilio API on loopback, and a loopback server for the bot's ASGI app.
+
+`FakeTwilioAPI` is a real HTTP server (aiohttp, 127.0.0.1, a random port, its own thread and
+event loop) that twilio's own client talks to through `TWILIO_API_BASE_URL`. It implements
+`POST /2010-04-01/Accounts/{Sid}/Messages.json` (Basic auth, Twilio-shaped JSON and errors,
+`{"code", "message", "more_info", "status"}`), records every message, returns scripted errors
+per recipient (21610, 63016, 20429/429, 500 …) or answers late, enforces a messages-per-second
+limit (429 + 20429 when exceeded, counted), implements `POST /v1/Content`, and plays Twilio's
+side of the webhooks: signed inbound messages and signed status callbacks, signed (with
+twilio's RequestValidator) for the public URL and delivered to the bot's loopback address, as
+a reverse proxy would. It never sends anywhere but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import uvicorn
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+T = TypeVar("T")
+LOOPBACK = "127.0.0.1"
+SANDBOX_FROM = "whatsapp:+14155238886"
+
+ERRORS: dict[int, tuple[int, str]] = {
+    20003: (401, "Authenticate"),
+    20404: (404, "The requested resource was not found"),
+    20429: (429, "Too Many Requests"),
+    20500: (500, "Internal Server Error"),
+    20503: (503, "Service Unavailable"),
+    21211: (400, "The 'To' number is not a valid phone number."),
+    21602: (400, "Message body is required."),
+    21604: (400, "A 'To' phone number is required."),
+    21610: (400, "Attempt to send to unsubscribed recipient"),
+    21617: (400, "The concatenated message body exceeds the 1600 character limit."),
+    21656: (400, "The ContentVariables Parameter is invalid."),
+    63016: (
+        400,
+        "Failed to send freeform message because you are outside the allowed window. "
+        "If you are using WhatsApp, please use a Message Template.",
+    ),
+    63018: (429, "Rate limit exceeded for Channel"),
+}
+
+
+def new_sid(prefix: str = "SM") -> str:
+    """A Twilio-looking SID: two letters and 32 hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+def sign(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """The X-Twilio-Signature Twilio would send for `params` posted to `url`."""
+    return str(RequestValidator(auth_token).compute_signature(url, params))
+
+
+def inbound_form(
+    sender: str,
+    body: str = "",
+    *,
+    sid: str | None = None,
+    to: str = SANDBOX_FROM,
+    account_sid: str = "AC" + "0" * 32,
+    **extra: str,
+) -> dict[str, str]:
+    """A WhatsApp inbound webhook form as Twilio posts it (text message; add fields for more)."""
+    message_sid = sid or new_sid()
+    address = sender.removeprefix("whatsapp:")
+    form = {
+        "SmsMessageSid": message_sid,
+        "NumMedia": "0",
+        "ProfileName": "Amina",
+        "MessageType": "text",
+        "SmsSid": message_sid,
+        "WaId": address.lstrip("+") if address.startswith("+") else "",
+        "SmsStatus": "received",
+        "Body": body,
+        "To": to,
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": message_sid,
+        "AccountSid": account_sid,
+        "From": f"whatsapp:{address}",
+        "ApiVersion": "2010-04-01",
+    }
+    form.update(extra)
+    return {k: v for k, v in form.items() if v != "" or k == "Body"}
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float = 20.0) -> None:
+    """Poll `predicate` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.005)
+
+
+@dataclass
+class SentMessage:
+    """A message the fake accepted."""
+
+    sid: str
+    to: str
+    from_: str
+    body: str | None
+    content_sid: str | None
+    content_variables: dict[str, str] | None
+    media_urls: list[str]
+    status_callback: str | None
+    at: float
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        """The recipient without the `whatsapp:` prefix."""
+        return self.to.removeprefix("whatsapp:")
+
+
+@dataclass
+class Scripted:
+    """An answer scripted for a recipient: an error code, or only a delay before answering."""
+
+    code: int | None
+    status: int
+    message: str
+    times: int  # -1: every time
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+class _LoopThread:
+    """An event loop running in a daemon thread."""
+
+    def __init__(self, name: str) -> None:
+        """Start the loop."""
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        """Stop the loop and the thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class FakeTwilioAPI:
+    """Twilio's Messages and Content APIs and its webhooks, on loopback."""
+
+    def __init__(
+        self,
+        *,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-auth-token",
+        rate_per_second: float | None = None,
+        burst: int | None = None,
+        deliver_to: str | None = None,
+        auto_status: tuple[str, ...] = (),
+    ) -> None:
+        """Accept this account; limit to `rate_per_second` (burst: default 5 % of a second)."""
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.validator = RequestValidator(auth_token)
+        self.rate = rate_per_second
+        self.burst = burst or (max(1, int(rate_per_second * 0.05)) if rate_per_second else 1)
+        self.deliver_to = deliver_to
+        self.auto_status = auto_status
+        self.status_before_answer: str | None = None  # a callback that beats the 201 answer
+        self.messages: list[SentMessage] = []
+        self.contents: list[dict[str, Any]] = []
+        self.throttled = 0
+        self.requests = 0
+        self.callbacks: list[tuple[str, str, int]] = []  # (sid, status, HTTP status)
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._lock = threading.Lock()
+        self._tat = 0.0
+        self._loop: _LoopThread | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """Where the fake listens (use as TWILIO_API_BASE_URL)."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> FakeTwilioAPI:
+        """Listen on a random loopback port."""
+        self._loop = _LoopThread("fake-twilio")
+        self._loop.run(self._start())
+        return self
+
+    async def _start(self) -> None:
+        """Start the aiohttp site."""
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", self._create_message)
+        app.router.add_post("/v1/Content", self._create_content)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, LOOPBACK, 0)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.base_events.Server)
+        self.port = server.sockets[0].getsockname()[1]
+        self._session = aiohttp.ClientSession()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._loop is None:
+            return
+        self._loop.run(self._stop())
+        self._loop.close()
+        self._loop = None
+
+    async def _stop(self) -> None:
+        """Close the site and the callback client."""
+        if self._session is not None:
+            await self._session.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def __enter__(self) -> FakeTwilioAPI:
+        """Start."""
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        """Stop."""
+        self.stop()
+
+    # -- scripting and inspection ----------------------------------------------------------------
+
+    def fail(
+        self,
+        to: str,
+        code: int,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Answer the next `times` messages to `to` with Twilio error `code` (-1: always)."""
+        http, message = ERRORS.get(code, (status or 400, f"Error {code}"))
+        self._script(to, Scripted(code, status or http, message, times, retry_after))
+
+    def delay(self, to: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next `times` messages to `to` only after `seconds`."""
+        self._script(to, Scripted(None, 201, "", times, delay=seconds))
+
+    def _script(self, to: str, scripted: Scripted) -> None:
+        """Queue a scripted answer for a recipient."""
+        with self._lock:
+            self._scripts.setdefault(to.removeprefix("whatsapp:"), []).append(scripted)
+
+    def _next_script(self, to: str) -> Scripted | None:
+        """Take the scripted answer for a recipient, if any."""
+        with self._lock:
+            queue = self._scripts.get(to.removeprefix("whatsapp:"), [])
+            if not queue:
+                return None
+            scripted = queue[0]
+            if scripted.times > 0:
+                scripted.times -= 1
+                if scripted.times == 0:
+                    queue.pop(0)
+            return scripted
+
+    def sent(self) -> list[SentMessage]:
+        """Every message accepted so far."""
+        with self._lock:
+            return list(self.messages)
+
+    def sent_to(self, address: str) -> list[SentMessage]:
+        """The messages accepted for one recipient."""
+        bare = address.removeprefix("whatsapp:")
+        return [m for m in self.sent() if m.address == bare]
+
+    def message(self, sid: str) -> SentMessage:
+        """One accepted message by SID."""
+        return next(m for m in self.sent() if m.sid == sid)
+
+    # -- the Messages API ----------------------------------------------------------------------
+
+    def _error(
+        self, code: int, status: int, message: str, retry_after: float | None = None
+    ) -> web.Response:
+        """A Twilio-shaped error answer."""
+        headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
+        return web.json_response(
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+            status=status,
+            headers=headers,
+        )
+
+    def _authorized(self, request: web.Request) -> bool:
+        """Whether Basic auth carries this account's SID and token."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return secrets.compare_digest(header[6:], expected)
+
+    def _admit(self) -> bool:
+        """GCRA rate check: False when this request exceeds the configured rate."""
+        if self.rate is None:
+            return True
+        interval = 1.0 / self.rate
+        now = time.monotonic()
+        with self._lock:
+            if self._tat - now > interval * (self.burst - 1):
+                self.throttled += 1
+                return False
+            self._tat = max(self._tat, now) + interval
+            return True
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        """POST Messages.json: validate, apply scripts and the rate, record, answer 201."""
+        with self._lock:
+            self.requests += 1
+        if not self._authorized(request):
+            return self._error(20003, 401, ERRORS[20003][1])
+        if request.match_info["account"] != self.account_sid:
+            return self._error(20404, 404, ERRORS[20404][1])
+        if not self._admit():
+            return self._error(20429, 429, ERRORS[20429][1])
+        form = await request.post()
+        params = {k: str(v) for k, v in form.items()}
+        to = params.get("To", "")
+        scripted = self._next_script(to) if to else None
+        if scripted is not None and scripted.delay:
+            await asyncio.sleep(scripted.delay)
+        if scripted is not None and scripted.code is not None:
+            return self._error(
+                scripted.code, scripted.status, scripted.message, scripted.retry_after
+            )
+        problem = self._invalid(params)
+        if problem is not None:
+            return self._error(problem, *ERRORS[problem])
+        variables = params.get("ContentVariables")
+        message = SentMessage(
+            sid=new_sid(),
+            to=to,
+            from_=params.get("From", ""),
+            body=params.get("Body"),
+            content_sid=params.get("ContentSid"),
+            content_variables=json.loads(variables) if variables else None,
+            media_urls=[str(v) for v in form.getall("MediaUrl", [])],
+            status_callback=params.get("StatusCallback"),
+            at=time.monotonic(),
+            params=params,
+        )
+        with self._lock:
+            self.messages.append(message)
+        if self.status_before_answer and self.deliver_to and message.status_callback:
+            await self._status(message.sid, self.status_before_answer, None)
+        if self.auto_status and self.deliver_to and message.status_callback:
+            asyncio.get_running_loop().create_task(self._auto(message.sid))
+        return web.json_response(self._resource(message), status=201)
+
+    @staticmethod
+    def _invalid(params: dict[str, str]) -> int | None:
+        """The Twilio error code a malformed create request gets, if any."""
+        if not params.get("To"):
+            return 21604
+        if not params.get("Body") and not params.get("ContentSid") and "MediaUrl" not in params:
+            return 21602
+        if len(params.get("Body", "")) > 1600:
+            return 21617
+        if params.get("ContentVariables"):
+            try:
+                if not isinstance(json.loads(params["ContentVariables"]), dict):
+                    return 21656
+            except ValueError:
+                return 21656
+        return None
+
+    def _resource(self, message: SentMessage) -> dict[str, Any]:
+        """The Message resource JSON Twilio answers."""
+        now = formatdate(usegmt=True)
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message.sid}"
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": message.body or "",
+            "date_created": now,
+            "date_sent": None,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": message.from_,
+            "messaging_service_sid": None,
+            "num_media": str(len(message.media_urls)),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": message.sid,
+            "status": "queued",
+            "subresource_uris": {"media": f"{uri}/Media.json"},
+            "to": message.to,
+            "uri": f"{uri}.json",
+        }
+
+    async def _create_content(self, request: web.Request) -> web.Response:
+        """POST /v1/Content: record a Content template and answer it with a new HX SID."""
+        if not self._authorized(request):
+            return self._error(20003, 401, ERRORS[20003][1])
+        payload = await request.json()
+        resource = {
+            "sid": new_sid("HX"),
+            "account_sid": self.account_sid,
+            "friendly_name": payload.get("friendly_name"),
+            "language": payload.get("language"),
+            "variables": payload.get("variables") or {},
+            "types": payload.get("types") or {},
+            "url": "https://content.twilio.com/v1/Content",
+            "date_created": "2026-11-02T09:00:00Z",
+            "date_updated": "2026-11-02T09:00:00Z",
+            "links": {},
+        }
+        with self._lock:
+            self.contents.append(resource)
+        return web.json_response(resource, status=201)
+
+    # -- Twilio's webhooks -----------------------------------------------------------------------
+
+    async def _post_signed(self, url: str, params: dict[str, str]) -> int:
+        """Post a form signed for `url` to the bot's loopback address; return the HTTP status."""
+        if self.deliver_to is None or self._session is None:
+            raise RuntimeError("deliver_to (the bot's loopback URL) is not set")
+        parts = urlsplit(url)
+        target = (
+            self.deliver_to.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        )
+        if urlsplit(target).hostname != LOOPBACK:
+            raise ValueError("the fake only delivers to loopback")
+        headers = {"X-Twilio-Signature": sign(self.auth_token, url, params)}
+        async with self._session.post(target, data=params, headers=headers) as answer:
+            await answer.read()
+            return answer.status
+
+    def status_params(
+        self, sid: str, status: str, error_code: str | None = None
+    ) -> dict[str, str]:
+        """The form of a status callback for an accepted message."""
+        message = self.message(sid)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "ChannelPrefix": "whatsapp",
+            "ChannelInstallSid": new_sid("XE"),
+            "ChannelToAddress": message.address,
+            "From": message.from_,
+            "MessageSid": sid,
+            "MessageStatus": status,
+            "SmsSid": sid,
+            "SmsStatus": status,
+            "StructuredMessage": "false",
+            "To": message.to,
+        }
+        if error_code:
+            params["ErrorCode"] = error_code
+        return params
+
+    async def _status(self, sid: str, status: str, error_code: str | None) -> int:
+        """Send one status callback."""
+        message = self.message(sid)
+        if not message.status_callback:
+            raise ValueError("the message has no StatusCallback")
+        code = await self._post_signed(
+            message.status_callback, self.status_params(sid, status, error_code)
+        )
+        with self._lock:
+            self.callbacks.append((sid, status, code))
+        return code
+
+    async def _auto(self, sid: str) -> None:
+        """Play the configured statuses for a new message, a little later."""
+        for status in self.auto_status:
+            await asyncio.sleep(0.05)
+            with contextlib.suppress(aiohttp.ClientError):
+                await self._status(sid, status, None)
+
+    def send_callback(self, url: str, params: dict[str, str]) -> int:
+        """Post any signed form to a public URL of the bot (delivered to its loopback address)."""
+        assert self._loop is not None
+        return self._loop.run(self._post_signed(url, params))
+
+    def send_status(self, sid: str, status: str, *, error_code: str | None = None) -> int:
+        """Send a signed status callback for a message; return the bot's HTTP status."""
+        assert self._loop is not None
+        return self._loop.run(self._status(sid, status, error_code))
+
+    def send_inbound(self, public_url: str, form: dict[str, str]) -> int:
+        """Deliver a signed inbound message, as Twilio would, to the bot's loopback address."""
+        assert self._loop is not None
+        return self._loop.run(self._post_signed(public_url, form))
+
+
+class AppServer:
+    """The bot's ASGI app served by uvicorn on a random loopback port, in its own thread."""
+
+    def __init__(self, app: Any) -> None:
+        """Serve `app` (its lifespan runs: the runtime starts and stops with the server)."""
+        self.app = app
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The loopback address of the app."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def __enter__(self) -> AppServer:
+        """Bind, start serving and wait until the lifespan has started."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((LOOPBACK, 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app, lifespan="on", log_level="warning", access_log=False, log_config=None
+        )
+        self._server = uvicorn.Server(config)
+        self.loop = asyncio.new_event_loop()
+        server, loop = self._server, self.loop
+
+        def run() -> None:
+            """Serve on the thread's own event loop."""
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(server.serve(sockets=[sock]))
+
+        self._thread = threading.Thread(target=run, name="bot-app", daemon=True)
+        self._thread.start()
+        wait_until(lambda: server.started or not self._thread or not self._thread.is_alive())
+        if not server.started:
+            raise RuntimeError("the app did not start")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Shut down (the lifespan stops the runtime)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self.loop is not None:
+            self.loop.close()
+
+    def call(self, fn: Callable[..., object], *args: object) -> None:
+        """Run a callable on the app's event loop (e.g. waking the dispatcher)."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(fn, *args)
+
+
+class WhatsAppBot:
+    """The bot with its WhatsApp channel, served on loopback and wired to a fake Twilio."""
+
+    public_base_url = "https://bot.example.org"
+
+    def __init__(
+        self,
+        fake: FakeTwilioAPI,
+        *,
+        engine: Any,
+        clock: Any,
+        folder: Any,
+        places: Any = None,
+        templates: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """Build settings, channel and runtime the way `serve` does, against `fake`."""
+        import yaml
+
+        from bot.channels.whatsapp import WhatsAppChannel
+        from bot.runtime import build_runtime
+        from bot.server import create_app
+        from bot.settings import get_settings
+
+        path = f"{folder}/whatsapp_templates.yaml"
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(templates or {}, handle)
+        values: dict[str, Any] = {
+            "database_url": "sqlite://",
+            "twilio_account_sid": fake.account_sid,
+            "twilio_auth_token": fake.auth_token,
+            "twilio_whatsapp_from": SANDBOX_FROM,
+            "twilio_api_base_url": fake.base_url,
+            "public_base_url": self.public_base_url,
+            "whatsapp_templates_file": path,
+            "send_timeout_seconds": 2.0,
+            "staff_urns": {},
+            "default_language": "en",
+        }
+        values.update(overrides)
+        self.fake, self.engine, self.clock = fake, engine, clock
+        self.settings = get_settings(**values)
+        self.channel = WhatsAppChannel(settings=self.settings)
+        self.runtime = build_runtime(
+            self.settings,
+            engine=engine,
+            clock=clock,
+            places=places,
+            channels={"whatsapp": self.channel},
+            with_scheduler=False,
+        )
+        self.channel.attach(self.runtime)
+        self.server = AppServer(create_app(self.runtime))
+
+    def __enter__(self) -> WhatsAppBot:
+        """Serve the app and point the fake's webhooks at it."""
+        self.server.__enter__()
+        self.fake.deliver_to = self.server.base_url
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the app."""
+        self.server.__exit__(*exc)
+
+    @property
+    def inbound_url(self) -> str:
+        """The public URL Twilio signs inbound messages for."""
+        return self.public_base_url + "/whatsapp/inbound"
+
+    def say(self, address: str, text: str = "", **fields: str) -> list[SentMessage]:
+        """Send a signed inbound message as Twilio would; return the replies it produced."""
+        from datetime import timedelta
+
+        before = len(self.fake.sent_to(address))
+        self.clock.advance(timedelta(seconds=1))
+        status = self.fake.send_inbound(self.inbound_url, inbound_form(address, text, **fields))
+        if status != 200:
+            raise AssertionError(f"inbound answered {status}")
+        self.settle(f"whatsapp:{address.removeprefix('whatsapp:')}")
+        return self.fake.sent_to(address)[before:]
+
+    def settle(self, urn: str, *, timeout: float = 20.0) -> None:
+        """Wait until the URN's inbound events are processed and its messages left the outbox."""
+        from storage import inbox, outbox
+        from storage.db import session_scope
+
+        def done() -> bool:
+            """Whether nothing of the URN is waiting."""
+            with session_scope(self.engine) as session:
+                if inbox.pending_events(session=session, urn=urn):
+                    return False
+                rows = outbox.messages_for(session=session, urn=urn)
+                return all(
+                    r.status != "sending"
+                    and (r.status != "pending" or r.next_attempt_at > self.clock.now())
+                    for r in rows
+                )
+
+        wait_until(done, timeout=timeout)
+
+    def enqueue(
+        self,
+        address: str,
+        text: str,
+        *,
+        kind: str = "reminder",
+        language: str = "en",
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Queue a proactive message to a contact, as a scheduler job would; return its id."""
+        from handlers.messages import Outgoing
+        from storage import contacts, outbox
+        from storage.db import session_scope
+
+        urn = f"whatsapp:{address.removeprefix('whatsapp:')}"
+        with session_scope(self.engine) as session:
+            contact = contacts.get_contact_by_urn(session=session, urn=urn)
+            message_id = outbox.enqueue(
+                session=session,
+                idempotency_key=f"test:{new_sid('KE')}",
+                urn=urn,
+                channel="whatsapp",
+                body=Outgoing(text=text, kind=kind, meta=meta or {}).to_body(),
+                now=self.clock.now(),
+                contact_id=contact.id if contact else None,
+                kind=kind,
+                language=language,
+            )
+        assert message_id is not None
+        self.wake()
+        return message_id
+
+    def wake(self) -> None:
+        """Wake the WhatsApp dispatcher loop now."""
+        self.server.call(self.runtime.wake_dispatcher, "whatsapp")
+
+    def row(self, message_id: int) -> Any:
+        """An outbox row, read fresh."""
+        from storage import outbox
+        from storage.db import session_scope
+
+        with session_scope(self.engine) as session:
+            return outbox.get_message(session=session, message_id=message_id)
+
+    def wait_row(self, message_id: int, predicate: Callable[[Any], bool]) -> Any:
+        """Wait until an outbox row satisfies `predicate`; return it."""
+        wait_until(lambda: predicate(self.row(message_id)))
+        return self.row(message_id)
+
+    def contact(self, address: str) -> Any:
+        """The contact holding a WhatsApp address, read fresh."""
+        from storage import contacts
+        from storage.db import session_scope
+
+        with session_scope(self.engine) as session:
+            return contacts.get_contact_by_urn(
+                session=session, urn=f"whatsapp:{address.removeprefix('whatsapp:')}"
+            )
