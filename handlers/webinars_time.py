@@ -224,9 +224,12 @@ def show_time(instant: datetime, zone_name: str, lang: str) -> str:
 @lru_cache(maxsize=1024)
 def show_duration(minutes: int, lang: str) -> str:
     """Show a length of time in words, exactly (`1 day`, `2 hours`, `90 minutes`)."""
-    unit = "day" if minutes % 1440 == 0 else "hour" if minutes % 60 == 0 else "minute"
     delta = timedelta(minutes=minutes)
-    return str(format_timedelta(delta, locale=lang, threshold=10_000, granularity=unit))
+    if minutes % 1440 == 0:
+        return str(format_timedelta(delta, locale=lang, threshold=10_000, granularity="day"))
+    if minutes % 60 == 0:
+        return str(format_timedelta(delta, locale=lang, threshold=10_000, granularity="hour"))
+    return str(format_timedelta(delta, locale=lang, threshold=10_000, granularity="minute"))
 
 
 def show_until(delta: timedelta, lang: str) -> str:

@@ -1,0 +1,1 @@
+"""Scheduler tests: sweeps with a fixed clock."""
