@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     whatsapp_templates_file: str = "whatsapp_templates.yaml"
     send_timeout_seconds: float = 10.0
     send_max_attempts: int = 6
+    files_dir: str | None = None
 
     @field_validator("staff_urns", mode="before")
     @classmethod
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
             supported_languages=self.supported_languages,
             run_expiry=timedelta(hours=self.run_expiry_hours),
             staff_urns=dict(self.staff_urns),
+            whatsapp_templates_file=self.whatsapp_templates_file,
+            files_dir=self.files_dir,
         )
 
 

@@ -16,6 +16,8 @@ class BotConfig:
     supported_languages: tuple[str, ...] = ALL_LANGUAGES
     run_expiry: timedelta = timedelta(days=7)
     staff_urns: dict[str, str] = field(default_factory=dict)
+    whatsapp_templates_file: str = "whatsapp_templates.yaml"  # staff previews read it
+    files_dir: str | None = None  # where staff reports and exports are written
 
     def __post_init__(self) -> None:
         """Refuse a default language that is not supported."""
