@@ -120,7 +120,7 @@ def _read_value(kind: str, item: str, country: Any) -> Any:
         key = item.lower().replace(" ", "_").replace("-", "_")
         return key if countries_of(key) else None
     if kind == "webinar":
-        return int(item.lstrip("#")) if item.lstrip("#").isdigit() else None
+        return int(item.lstrip("#")) if item.lstrip("#").isdecimal() else None
     if kind == "channel":
         return item.lower() if item.lower() in CHANNELS else None
     if kind == "language":

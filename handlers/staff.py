@@ -56,7 +56,7 @@ def _post(ctx: Ctx, text: str, key: str) -> None:
 def _number(args: str) -> int | None:
     """Read a broadcast number such as `12` or `#12` from the arguments."""
     first = args.split(None, 1)[0].lstrip("#") if args.strip() else ""
-    return int(first) if first.isdigit() else None
+    return int(first) if first.isdecimal() else None
 
 
 def _broadcast(ctx: Ctx, args: str, usage: str) -> tuple[Any, list[Outgoing] | None]:
@@ -114,7 +114,7 @@ def team(ctx: Ctx, _args: str) -> list[Outgoing]:
 def _target(ctx: Ctx, text: str, *, create: bool) -> Contact | None:
     """The contact named by a URN (`telegram:123`) or a number (`#12`)."""
     text = text.strip()
-    if text.lstrip("#").isdigit():
+    if text.lstrip("#").isdecimal():
         return contacts.get_contact(session=ctx.session, contact_id=int(text.lstrip("#")))
     try:
         contacts.channel_of(text)
@@ -186,8 +186,8 @@ def demote(ctx: Ctx, args: str) -> list[Outgoing]:
 def audit_log(ctx: Ctx, args: str) -> list[Outgoing]:
     """Show the latest audit entries: /audit [count] [action prefix]."""
     parts = args.split()
-    limit = min(int(parts[0]), 100) if parts and parts[0].isdigit() else 15
-    prefix = next((p for p in parts if not p.isdigit()), None)
+    limit = min(int(parts[0]), 100) if parts and parts[0].isdecimal() else 15
+    prefix = next((p for p in parts if not p.isdecimal()), None)
     entries = staff_db.recent_audit(session=ctx.session, limit=limit, prefix=prefix)
     lines = [t("staff_audit_title", ctx.lang, count=len(entries))]
     for entry in entries:
