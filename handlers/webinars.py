@@ -274,16 +274,13 @@ def on_deep_link(ctx: Ctx, rest: str) -> list[Outgoing]:
     return show_list(ctx)
 
 
+@features.text_handler
 def on_typed(ctx: Ctx, typed: str) -> list[Outgoing] | None:
     """A number typed after webinar buttons picks that button (None when it is not one)."""
+    if ctx.contact.prompt != PROMPT:
+        return None
     cleaned = typed.strip().rstrip(".)")
     actions = ctx.contact.prompt_data.get("actions") or []
     if not cleaned.isdigit() or not 1 <= int(cleaned) <= len(actions):
         return None
     return on_button(ctx, str(actions[int(cleaned) - 1]).partition(":")[2])
-
-
-# Typed numbers reach on_typed once the router consults feature prompts (see docs/webinars.md).
-_register_prompt = getattr(features, "prompt", None)
-if _register_prompt is not None:
-    _register_prompt(PROMPT)(on_typed)

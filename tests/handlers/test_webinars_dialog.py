@@ -344,10 +344,6 @@ def test_the_survey_ends_early_for_someone_who_did_not_attend(
     }
 
 
-@pytest.mark.skipif(
-    not hasattr(features, "prompt"),
-    reason="needs the feature prompts in handlers/features.py (docs/webinars.md)",
-)
 def test_typed_numbers_pick_webinar_buttons(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
 ) -> None:
@@ -360,6 +356,8 @@ def test_typed_numbers_pick_webinar_buttons(
     assert "Local disaster risk reduction strategies" in d.text()
     d.say("1")
     assert "You are registered for «Making cities resilient»" in d.text()
+    d.say("7")  # not one of the three buttons: the usual fallback
+    assert "I did not understand" in d.text()
 
 
 # --- staff ---------------------------------------------------------------------------------
