@@ -10,7 +10,7 @@ from handlers.i18n import NATIVE_NAMES, pick, t
 from handlers.menu import main_menu
 from handlers.messages import Choice, Outgoing
 from handlers.places import country_name
-from storage import audit, contacts, inbox, outbox, surveys
+from storage import audit, contacts, inbox, outbox, surveys, webinars
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def forget(ctx: Ctx) -> list[Outgoing]:
     anonymised = surveys.anonymise_contact_data(session=ctx.session, contact_id=contact_id)
     inbox.redact_events(session=ctx.session, urns=urns)
     outbox.redact_messages(session=ctx.session, contact_id=contact_id)
+    webinars.forget_contact(session=ctx.session, contact_id=contact_id)
     contacts.erase_contact(session=ctx.session, contact=ctx.contact, now=ctx.now)
     audit.record(
         session=ctx.session,

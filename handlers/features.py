@@ -48,6 +48,19 @@ def text_handler(
     return handler
 
 
+def owns_link(payload: str) -> bool:
+    """Say whether a feature owns a deep-link payload (`w12`)."""
+    return any(payload.startswith(prefix) for prefix in DEEP_LINKS)
+
+
+def follow_link(ctx: Ctx, payload: str) -> list[Outgoing] | None:
+    """Run the feature deep link `payload` names (`w12`); None when no feature owns it."""
+    for prefix, handler in DEEP_LINKS.items():
+        if payload.startswith(prefix):
+            return handler(ctx, payload[len(prefix) :])
+    return None
+
+
 def entry(command: str, *, menu: bool = False) -> Callable[[Handler], Handler]:
     """Register the handler of an entry command (a keywords.yaml command); `menu` lists it."""
 

@@ -208,9 +208,10 @@ def _reprompt(ctx: Ctx, run: object, lead: str) -> list[Outgoing]:
 def _start(ctx: Ctx, text: str, *, is_new: bool) -> list[Outgoing]:
     """Handle /start, with a deep-link payload such as `/start needs`."""
     payload = text.split(" ", 1)[1].strip() if " " in text else ""
-    for prefix, handler in features.DEEP_LINKS.items():
-        if payload.startswith(prefix) and ctx.contact.language_source is not None and not is_new:
-            return handler(ctx, payload[len(prefix) :])
+    if features.owns_link(payload):
+        if ctx.contact.language_source is not None and not is_new:
+            return features.follow_link(ctx, payload) or [main_menu(ctx)]
+        return _welcome(ctx, then=f"link:{payload}")  # followed once welcomed (runs._finish)
     payload = payload.lower()
     if payload in SURVEY_OF and not is_new:
         return _entry(ctx, payload)
@@ -264,6 +265,8 @@ def _welcome(ctx: Ctx, *, lead: str = "", then: str | None = None) -> list[Outgo
         return [menu]
     welcome = t("welcome", ctx.lang)
     lead = f"{lead}\n\n{welcome}" if lead else welcome
+    if then and then.startswith("link:") and ctx.contact.consent_at is not None:
+        return runs.follow_link(ctx, then, lead=lead)
     if then and then != "registration" and ctx.contact.consent_at is not None:
         return runs.start(ctx, then, lead=lead)
     return runs.start(

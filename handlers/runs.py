@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from handlers import features
 from handlers.context import Ctx
 from handlers.definitions import Definition, catalog, from_stored
 from handlers.engine import RunState, Turn, Walker
@@ -134,9 +135,28 @@ def _finish(
             return start(ctx, then, lead=pick(question.exit_message, ctx.lang))
         return [main_menu(ctx, lead=pick(question.exit_message, ctx.lang))]
     then = run.state.get("then")
+    if isinstance(then, str) and then.startswith("link:"):
+        return follow_link(ctx, then, lead=pick(definition.done, ctx.lang))
     if then in catalog():
         return start(ctx, then, lead=pick(definition.done, ctx.lang))
     return [main_menu(ctx, lead=pick(definition.done, ctx.lang))]
+
+
+def follow_link(ctx: Ctx, then: str, *, lead: str) -> list[Outgoing]:
+    """Follow a feature deep link (`link:w12`) kept through the welcome, after `lead`."""
+    replies = features.follow_link(ctx, then.removeprefix("link:"))
+    if not replies:
+        return [main_menu(ctx, lead=lead)]
+    first = replies[0]
+    replies[0] = Outgoing(
+        text=f"{lead}\n\n{first.text}",
+        choices=first.choices,
+        multi=first.multi,
+        attachments=first.attachments,
+        kind=first.kind,
+        meta=first.meta,
+    )
+    return replies
 
 
 def cancel(ctx: Ctx, run: SurveyRun) -> list[Outgoing]:

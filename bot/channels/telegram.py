@@ -60,7 +60,18 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 ALLOWED_UPDATES = ("message", "callback_query")
 # The command menu, in this order; descriptions are the strings tg_cmd_<command>.
-COMMANDS = ("start", "needs", "ppe", "register", "mydata", "language", "help", "forget", "stop")
+COMMANDS = (
+    "start",
+    "needs",
+    "ppe",
+    "webinars",
+    "register",
+    "mydata",
+    "language",
+    "help",
+    "forget",
+    "stop",
+)
 MAX_BODY = 1 << 20  # an update is a few kilobytes
 
 
