@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -74,6 +74,10 @@ class Outgoing:
     attachments: tuple[Attachment, ...] = ()
     kind: str = "reply"
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def with_lead(self, lead: str) -> Outgoing:
+        """Return this message with `lead` as its first paragraph (everything else kept)."""
+        return replace(self, text=f"{lead}\n\n{self.text}") if lead else self
 
     def to_body(self) -> dict[str, Any]:
         """Serialise for the outbox."""

@@ -198,10 +198,7 @@ def _reprompt(ctx: Ctx, run: object, lead: str) -> list[Outgoing]:
     assert isinstance(run, SurveyRun)
     replies = runs.step(ctx, run, "reprompt")
     if replies:
-        first = replies[0]
-        replies[0] = Outgoing(
-            text=f"{lead}\n\n{first.text}", choices=first.choices, multi=first.multi
-        )
+        replies[0] = replies[0].with_lead(lead)
     return replies
 
 

@@ -78,11 +78,8 @@ def start(ctx: Ctx, survey_id: str, *, lead: str = "", then: str | None = None) 
     turn = _walker(ctx, definition).start(state)
     _save(ctx, run, state)
     logger.info("run started run=%s survey=%s contact=%s", run.id, survey_id, ctx.contact.id)
-    if lead and turn.replies:
-        first = turn.replies[0]
-        turn.replies[0] = Outgoing(
-            text=f"{lead}\n\n{first.text}", choices=first.choices, multi=first.multi
-        )
+    if turn.replies:
+        turn.replies[0] = turn.replies[0].with_lead(lead)
     return turn.replies
 
 
@@ -147,15 +144,7 @@ def follow_link(ctx: Ctx, then: str, *, lead: str) -> list[Outgoing]:
     replies = features.follow_link(ctx, then.removeprefix("link:"))
     if not replies:
         return [main_menu(ctx, lead=lead)]
-    first = replies[0]
-    replies[0] = Outgoing(
-        text=f"{lead}\n\n{first.text}",
-        choices=first.choices,
-        multi=first.multi,
-        attachments=first.attachments,
-        kind=first.kind,
-        meta=first.meta,
-    )
+    replies[0] = replies[0].with_lead(lead)
     return replies
 
 
