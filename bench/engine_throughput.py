@@ -1,34 +1,45 @@
 """Officials completing registration and the development-needs survey concurrently.
 
-Each message goes the real way: stored in the inbox, routed through the engine, its state
-change and replies (outbox rows) committed in one SQLite transaction. Prints inbound
-messages per second, p50/p99 latency per message and peak RSS.
+Each message goes the way `citybot serve` takes it: `Runtime.accept` stores it in the inbox
+(group commit) before it would be acknowledged, the inbox worker routes it through the
+engine, and its state change and replies (outbox rows) commit together on SQLite. Latency
+is from the moment a message is offered to the commit of its replies.
 
-    .venv/bin/python bench/engine_throughput.py [--officials 300] [--workers 4]
+Two runs, both printed:
+- saturation: `--concurrent` officials each send their next line as soon as the previous one
+  is answered (a closed loop): the most messages per second the engine sustains;
+- offered load: messages arrive at `--rate` per second whatever happens (an open loop, spread
+  over `--officials` officials who each wait for their answer): the achieved rate and the
+  p50/p99 latency at that load.
+
+    .venv/bin/python bench/engine_throughput.py [--rate 1000] [--officials 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime, timedelta
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.config import BotConfig  # noqa: E402
-from handlers.inbound import process_pending, receive  # noqa: E402
+from bot.runtime import Runtime, build_runtime  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from handlers.messages import Inbound  # noqa: E402
 from handlers.places import gazetteer  # noqa: E402
-from storage import migrate, outbox  # noqa: E402
+from storage import migrate, outbox, surveys  # noqa: E402
 from storage.db import make_engine, session_scope  # noqa: E402
+from storage.inbox import PendingEvent  # noqa: E402
 
 SCRIPT = [
     "Hello, good morning from the mayor's office",
@@ -49,76 +60,146 @@ SCRIPT = [
 ]
 
 
-def main() -> None:
-    """Run the officials and print the figures."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--officials", type=int, default=300)
-    parser.add_argument("--workers", type=int, default=4)
-    args = parser.parse_args()
-    places = gazetteer()
-    config = BotConfig()
-    folder = tempfile.mkdtemp(prefix="citybot-bench-")
-    engine = make_engine(f"sqlite:///{folder}/bench.db")
-    migrate.upgrade(engine=engine)
-    start = datetime(2026, 11, 2, 9, tzinfo=UTC)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    officials = [f"console:official{i}" for i in range(args.officials)]
-    shares = [officials[w :: args.workers] for w in range(args.workers)]
+@dataclass
+class Run:
+    """One run's officials, their progress and the measured latencies."""
 
-    def official_turns(urns: list[str]) -> None:
-        """Interleave the worker's officials: each sends its next line in turn."""
-        rng = random.Random(len(urns))
-        positions = dict.fromkeys(urns, 0)
-        counter = 0
-        while positions:
-            urn = rng.choice(list(positions))
-            text = SCRIPT[positions[urn]]
-            counter += 1
-            now = start + timedelta(seconds=counter)
-            t0 = time.perf_counter()
-            with session_scope(engine) as session:
-                receive(
-                    session=session,
-                    inbound=Inbound(urn=urn, text=text, received_at=now),
-                    external_id=f"{urn}:{positions[urn]}",
-                )
-                process_pending(session=session, urn=urn, config=config, now=now, places=places)
-            elapsed = time.perf_counter() - t0
-            with lock:
-                latencies.append(elapsed)
-            positions[urn] += 1
-            if positions[urn] == len(SCRIPT):
-                del positions[urn]
+    runtime: Runtime
+    prefix: str
+    officials: int
+    position: dict[str, int] = field(default_factory=dict)
+    offered_at: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, asyncio.Event] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
 
-    threads = [threading.Thread(target=official_turns, args=(share,)) for share in shares]
+    def urns(self) -> list[str]:
+        """The officials' addresses."""
+        return [f"console:{self.prefix}{i}" for i in range(self.officials)]
+
+    def processed(self, events: list[PendingEvent]) -> None:
+        """The worker committed these events: record their latency and wake their senders."""
+        now = time.perf_counter()
+        for event in events:
+            started = self.offered_at.pop(event.external_id, None)
+            if started is not None:
+                self.latencies.append(now - started)
+                self.answered[event.urn].set()
+
+    async def send(self, urn: str) -> None:
+        """Offer an official's next line."""
+        step = self.position[urn]
+        self.position[urn] = step + 1
+        key = f"{urn}:{step}"
+        self.answered[urn] = asyncio.Event()
+        self.offered_at[key] = time.perf_counter()
+        inbound = Inbound(urn=urn, text=SCRIPT[step], received_at=datetime.now(UTC))
+        await self.runtime.accept(inbound, key)
+
+
+async def closed_loop(run: Run) -> float:
+    """Every official sends its next line once the last is answered; return the wall time."""
+
+    async def official(urn: str) -> None:
+        """Walk the whole script."""
+        while run.position[urn] < len(SCRIPT):
+            await run.send(urn)
+            await run.answered[urn].wait()
+
+    run.position = dict.fromkeys(run.urns(), 0)
     wall = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - wall
-    with session_scope(engine) as session:
-        replies = outbox.count_by_status(session=session)
-        from storage import surveys
+    await asyncio.gather(*(official(urn) for urn in run.urns()))
+    return time.perf_counter() - wall
 
-        submitted = len(surveys.responses(session=session, survey_id="development_needs"))
-    latencies.sort()
+
+async def open_loop(run: Run, rate: float) -> float:
+    """Offer messages at `rate` per second to whoever is not waiting; return the wall time."""
+    run.position = dict.fromkeys(run.urns(), 0)
+    idle: deque[str] = deque(run.urns())
+    total = run.officials * len(SCRIPT)
+    sent = 0
+    waiting: set[asyncio.Task[None]] = set()
+    rng = random.Random(7)
+    rng.shuffle(idle)
+
+    async def one(urn: str) -> None:
+        """Send one line, wait for its answer, then become idle again."""
+        await run.send(urn)
+        await run.answered[urn].wait()
+        if run.position[urn] < len(SCRIPT):
+            idle.append(urn)
+
+    wall = time.perf_counter()
+    while sent < total:
+        due = min(total, int((time.perf_counter() - wall) * rate) + 1)
+        while sent < due and idle:
+            task = asyncio.create_task(one(idle.popleft()))
+            waiting.add(task)
+            task.add_done_callback(waiting.discard)
+            sent += 1
+        await asyncio.sleep(0.002)
+    await asyncio.gather(*waiting)
+    return time.perf_counter() - wall
+
+
+def build(folder: str) -> Runtime:
+    """A runtime on a fresh SQLite database, without channels or scheduler."""
+    url = f"sqlite:///{folder}/bench.db"
+    engine = make_engine(url)
+    migrate.upgrade(engine=engine)
+    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    return build_runtime(  # the system clock: every message changes timestamps, as in life
+        settings, engine=engine, places=gazetteer(), channels={}, with_scheduler=False
+    )
+
+
+def report(name: str, run: Run, wall: float, cpu: float) -> None:
+    """Print a run's figures."""
+    latencies = sorted(run.latencies)
     count = len(latencies)
-    print(f"officials: {args.officials}, workers: {args.workers}, messages: {count}")
+    print(f"{name}: {run.officials} officials, {count} messages in {wall:.2f} s")
     print(
-        f"surveys submitted: {submitted} of {args.officials}; "
-        f"replies queued: {sum(replies.values())}"
+        f"  throughput: {count / wall:,.0f} inbound messages/s"
+        f" (CPU {cpu / count * 1000:.2f} ms a message, this process, all threads)"
     )
-    print(f"throughput: {count / wall:,.0f} inbound messages/s over {wall:.2f} s")
     print(
-        f"latency per message: p50 {statistics.median(latencies) * 1000:.2f} ms, "
-        f"p99 {latencies[int(count * 0.99)] * 1000:.2f} ms, max {latencies[-1] * 1000:.2f} ms"
+        f"  latency offered → replies committed: p50 {statistics.median(latencies) * 1000:.2f}"
+        f" ms, p99 {latencies[int(count * 0.99)] * 1000:.2f} ms,"
+        f" max {latencies[-1] * 1000:.2f} ms"
     )
+
+
+async def main() -> None:
+    """Run both loads and print the figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--concurrent", type=int, default=64)
+    parser.add_argument("--officials", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    args = parser.parse_args()
+    runtime = build(tempfile.mkdtemp(prefix="citybot-bench-"))
+    worker = asyncio.create_task(runtime.worker.run_forever())
+    try:
+        saturation = Run(runtime, "s", args.concurrent)
+        runtime.worker.on_processed = saturation.processed
+        cpu = time.process_time()
+        wall = await closed_loop(saturation)
+        report("saturation (closed loop)", saturation, wall, time.process_time() - cpu)
+        offered = Run(runtime, "o", args.officials)
+        runtime.worker.on_processed = offered.processed
+        print(f"offered load: {args.rate:,.0f} messages/s")
+        cpu = time.process_time()
+        wall = await open_loop(offered, args.rate)
+        report("offered load (open loop)", offered, wall, time.process_time() - cpu)
+    finally:
+        worker.cancel()
+    with session_scope(runtime.engine) as session:
+        queued = sum(outbox.count_by_status(session=session).values())
+        submitted = len(surveys.responses(session=session, survey_id="development_needs"))
+    officials = args.concurrent + args.officials
+    print(f"surveys submitted: {submitted} of {officials}; replies queued: {queued}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    if submitted != args.officials:
+    if submitted != officials:
         sys.exit("not every official finished: the benchmark is not valid")
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

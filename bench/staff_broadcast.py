@@ -38,7 +38,12 @@ from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import col, select  # noqa: E402
 
 from bot.clock import SystemClock  # noqa: E402
-from handlers import broadcasts  # noqa: E402
+from handlers import (  # noqa: E402
+    broadcasts_compose,
+    broadcasts_preview,
+    broadcasts_sending,
+    broadcasts_stats,
+)
 from handlers.definitions import catalog  # noqa: E402
 from storage import broadcasts as db  # noqa: E402
 from storage import migrate, surveys  # noqa: E402
@@ -153,7 +158,7 @@ def seed(engine: Engine, telegram: int, whatsapp: int, now: datetime) -> None:
                     "run_id": n,
                     "survey_id": definition.id,
                     "version": definition.version,
-                    "definition_id": pinned.id,
+                    "definition_id": pinned,
                     "contact_id": i,
                     "country_code": COUNTRIES[n % len(COUNTRIES)],
                     "city_name": None,
@@ -177,7 +182,7 @@ def prepare(engine: Engine, now: datetime, *, spread: bool) -> tuple[int, dict[s
     """Create the broadcast; time the preview, the materialisation and the queueing."""
     timings: dict[str, float] = {}
     with session_scope(engine) as session:
-        draft = broadcasts.create_draft(
+        draft = broadcasts_compose.create_draft(
             session=session,
             title="Bench",
             texts={lang: f"Announcement in {lang}: the webinar series starts." for lang in LANGS},
@@ -187,24 +192,26 @@ def prepare(engine: Engine, now: datetime, *, spread: bool) -> tuple[int, dict[s
             created_by=None,
             via="cli",
         )
-        broadcasts.schedule(
+        broadcasts_compose.schedule(
             session=session, broadcast=draft, at=None, now=now, actor=None, via="cli"
         )
         started = time.perf_counter()
-        broadcasts.preview(session=session, broadcast=draft, now=now, templates=frozenset())
+        broadcasts_preview.preview(
+            session=session, broadcast=draft, now=now, templates=frozenset()
+        )
         timings["preview"] = time.perf_counter() - started
         broadcast_id = draft.id or 0
     with session_scope(engine) as session:
         found = db.get_broadcast(session=session, broadcast_id=broadcast_id)
         assert found is not None
         started = time.perf_counter()
-        broadcasts.start(session=session, broadcast=found, now=now)
+        broadcasts_sending.start(session=session, broadcast=found, now=now)
     timings["materialise"] = time.perf_counter() - started
     started = time.perf_counter()
     rates = {"telegram": TELEGRAM_RATE, "whatsapp": WHATSAPP_RATE} if spread else {}
     while True:
         with session_scope(engine) as session:
-            if not broadcasts.queue_next(
+            if not broadcasts_sending.queue_next(
                 session=session, broadcast_id=broadcast_id, now=SystemClock().now(), rates=rates
             ):
                 break
@@ -266,7 +273,7 @@ async def send(
         await runtime.stop()
     elapsed = time.perf_counter() - started
     final = await asyncio.to_thread(_stats, engine, broadcast_id)
-    shown = {k: n for k, n in broadcasts.shown_counts(final).items() if n}
+    shown = {k: n for k, n in broadcasts_stats.shown_counts(final).items() if n}
     print(f"outcome: {shown} (outbox statuses {final.by_status})")
     return elapsed
 

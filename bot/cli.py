@@ -26,6 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the ASGI app: webhooks, dispatcher and scheduler")
     serve.add_argument("--host", default="0.0.0.0")  # noqa: S104
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="leave routing to a separate `citybot worker` process (uses a second core)",
+    )
+    worker = sub.add_parser("worker", help="route stored inbound messages (beside `serve`)")
+    worker.add_argument(
+        "--poll", type=float, default=0.05, help="seconds between inbox checks when idle"
+    )
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))
     sub.add_parser("doctor", help="check the configuration and say how to fix it")
@@ -36,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-CLI_PLUGINS = ("bot.cli_donations", "bot.cli_webinars", "bot.cli_staff")
+CLI_PLUGINS = ("bot.cli_donations", "bot.cli_webinars", "bot.cli_staff", "bot.cli_outbox")
 
 
 def _plugins() -> list[Any]:
@@ -73,7 +82,11 @@ def run(argv: list[str]) -> int:
     if args.command == "serve":
         from bot.server import serve
 
-        return serve(settings, host=args.host, port=args.port)
+        return serve(settings, host=args.host, port=args.port, with_worker=not args.no_worker)
+    if args.command == "worker":
+        from bot.worker import run_standalone
+
+        return run_standalone(settings, poll_seconds=args.poll)
     for module in _plugins():
         if args.command in module.COMMANDS:
             return int(module.run(args, settings))

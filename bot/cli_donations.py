@@ -24,21 +24,15 @@ Every staff action is audited (actor: the CLI); officials are told through the o
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
-
+from bot.cli_donations_impact import check, demo, impact
+from bot.cli_donations_review import approve, ask, decline, list_requests, show
+from bot.cli_donations_supply import add_donor, add_pledge, list_donors, matches, ship, track
 from bot.settings import Settings
 
 COMMANDS = ("donations",)
-
-
-def _out(text: str) -> None:
-    """Write one line to standard output."""
-    sys.stdout.write(f"{text}\n")
 
 
 def register(sub: Any) -> None:
@@ -108,7 +102,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with session_scope(engine) as session:
             return int(ACTIONS[action](session, args, now))
     except DonationError as error:
-        from handlers.donations_service import error_text
+        from handlers.donations_text import error_text
 
         sys.stderr.write(f"refused: {error_text(error, 'en')}\n")
         return 1
@@ -117,311 +111,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
-def _pairs(values: list[str]) -> list[tuple[str, int]]:
-    """Read `key=quantity` arguments."""
-    found = []
-    for value in values:
-        key, sep, quantity = value.partition("=")
-        if not sep or not quantity.strip().isdecimal():
-            raise ValueError(f"expected KEY=QUANTITY, got {value!r}")
-        found.append((key.strip(), int(quantity)))
-    return found
-
-
-def _request(session: Session, ref: str) -> Any:
-    """Find a request or fail."""
-    from storage import donations as store
-
-    request = store.request_by_ref(session=session, ref=ref)
-    if request is None:
-        raise ValueError(f"no request {ref}")
-    return request
-
-
-def _requests(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Print the review queue."""
-    from storage import donations as store
-
-    statuses = args.status or ["submitted", "info_requested"]
-    for request in store.requests_by_status(session=session, statuses=statuses, limit=200):
-        lines = store.request_lines(session=session, request_id=request.id or 0)
-        items = ", ".join(f"{line.item_id}={line.quantity}" for line in lines)
-        _out(
-            f"{request.ref}\t{request.status}\t{request.country_code or '-'}\t"
-            f"{request.city_name or '-'}\t{request.urgency}\t{items}"
-        )
-    return 0
-
-
-def _show(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Print one request with its lines, shipments and notes."""
-    from storage import donations as store
-
-    request = _request(session, args.ref)
-    _out(f"{request.ref}  {request.status}  {request.city_name}, {request.country_code}")
-    _out(f"institution: {request.institution}\naddress: {request.delivery_address}")
-    _out(f"urgency: {request.urgency}  needed by: {request.needed_by}  purpose: {request.purpose}")
-    for line in store.request_lines(session=session, request_id=request.id or 0):
-        _out(
-            f"  line {line.id}: {line.item_id} requested {line.quantity} pledged "
-            f"{line.quantity_pledged} shipped {line.quantity_shipped} delivered "
-            f"{line.quantity_delivered}"
-        )
-    for shipment in store.shipments_of_request(session=session, request_id=request.id or 0):
-        _out(f"  shipment {shipment.ref}: {shipment.status}")
-    for note in store.notes_of(session=session, request_id=request.id or 0):
-        _out(f"  {note.created_at:%Y-%m-%d} {note.kind}: {note.text or ''}")
-    return 0
-
-
-def _approve(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Approve a request."""
-    from handlers import donations_service as service
-
-    request = _request(session, args.ref)
-    service.approve(session, request, now, None)
-    _out(f"{request.ref} approved")
-    return 0
-
-
-def _decline(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Decline a request with a reason."""
-    from handlers import donations_service as service
-
-    request = _request(session, args.ref)
-    service.decline(session, request, args.reason, now, None)
-    _out(f"{request.ref} declined")
-    return 0
-
-
-def _ask(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Ask the official a question."""
-    from handlers import donations_service as service
-
-    request = _request(session, args.ref)
-    note = service.ask(session, request, args.question, now, None)
-    _out(f"{request.ref}: question {note.id} sent")
-    return 0
-
-
-def _donor(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Record a donor."""
-    from handlers import donations_service as service
-
-    donor = service.add_donor(
-        session, args.name, now, None, kind=args.kind, country_code=args.country
-    )
-    _out(f"D{donor.id}\t{donor.name}")
-    return 0
-
-
-def _donors(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """List donors."""
-    from storage import donations as store
-
-    for donor in store.donors(session=session):
-        _out(f"D{donor.id}\t{donor.country_code or '-'}\t{donor.kind}\t{donor.name}")
-    return 0
-
-
-def _pledge(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Record a pledge (for a request, or unsolicited)."""
-    from handlers import donations_service as service
-    from storage import donations as store
-
-    donor = store.find_donor(session=session, text=args.donor)
-    if donor is None:
-        raise ValueError(f"no single donor matches {args.donor!r} (see `donations donors`)")
-    request = _request(session, args.request) if args.request else None
-    pledge = service.add_pledge(
-        session, donor, _pairs(args.items), now, None, request=request,
-        logistics_covered=args.logistics, note=args.note,
-    )  # fmt: skip
-    _out(f"{pledge.ref}\t{donor.name}\t{pledge.status}")
-    return 0
-
-
-def _matches(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Propose matches, or confirm or reject one."""
-    from handlers import donations_match
-    from handlers import donations_service as service
-    from storage import donations as store
-
-    chosen = args.confirm or args.reject
-    if chosen is not None:
-        match = store.get_match(session=session, match_id=chosen)
-        if match is None:
-            raise ValueError(f"no match {chosen}")
-        if args.confirm is not None:
-            service.confirm_match(session, match, now, None, args.quantity)
-            _out(f"match {match.id} confirmed: {match.quantity}")
-        else:
-            service.reject_match(session, match, now, None)
-            _out(f"match {match.id} rejected")
-        return 0
-    for match in donations_match.propose(session=session, now=now):
-        rline = store.get_request_line(session=session, line_id=match.request_line_id)
-        pline = store.get_pledge_line(session=session, line_id=match.pledge_line_id)
-        assert rline is not None and pline is not None
-        request = store.get_request(session=session, request_id=rline.request_id)
-        pledge = store.get_pledge(session=session, pledge_id=pline.pledge_id)
-        assert request is not None and pledge is not None
-        _out(
-            f"M{match.id}\tscore {match.score}\t{pledge.ref} {pline.item_id} → "
-            f"{request.ref} {rline.item_id} ({request.city_name}, {request.country_code})\t"
-            f"{match.quantity}"
-        )
-    return 0
-
-
-def _ship(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Ship a pledge's confirmed matches."""
-    from handlers import donations_service as service
-    from storage import donations as store
-
-    pledge = store.pledge_by_ref(session=session, ref=args.pledge)
-    if pledge is None:
-        raise ValueError(f"no pledge {args.pledge}")
-    parts = [(int(m), q) for m, q in _pairs(args.part)] or None
-    for shipment in service.ship(
-        session, pledge, now, None, parts=parts, carrier_ref=args.carrier
-    ):
-        _out(f"{shipment.ref}\t{shipment.city_name}, {shipment.country_code}\t{shipment.status}")
-    return 0
-
-
-def _track(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Record a shipment status event (the officials get a delivery update)."""
-    from handlers import donations_service as service
-    from storage import donations as store
-    from storage.donations import ShipmentStatus
-
-    shipment = store.shipment_by_ref(session=session, ref=args.shipment)
-    if shipment is None:
-        raise ValueError(f"no shipment {args.shipment}")
-    try:
-        status = ShipmentStatus(args.status)
-    except ValueError as exc:
-        raise ValueError(f"status is one of {', '.join(ShipmentStatus)}") from exc
-    at = datetime.fromisoformat(args.at) if args.at else None
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    delivered = {int(k): q for k, q in _pairs(args.delivered)} or None
-    event, created = service.track(
-        session, shipment, status, now, None, at=at, note=args.note, photo=args.photo,
-        delivered=delivered,
-    )  # fmt: skip
-    _out(f"{shipment.ref}\t{event.status}\t{'recorded' if created else 'already recorded'}")
-    return 0
-
-
-def _impact(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Print the impact report (or the shipments behind one figure, or a CSV of every figure)."""
-    from handlers.donations_catalogue import item_name
-    from handlers.donations_report import key_label
-    from storage import donations as store
-
-    if args.trace:
-        dimension, _, key = args.trace.partition("=")
-        if dimension not in store.DIMENSIONS or not key:
-            raise ValueError(
-                f"--trace DIMENSION=KEY, DIMENSION one of {', '.join(store.DIMENSIONS)}"
-            )
-        if dimension == "donor" and not key.isdecimal():
-            donor = store.find_donor(session=session, text=key)
-            key = str(donor.id) if donor else key
-        rows = store.figure_shipments(
-            session=session, dimension=dimension, key=key, item_id=args.item,
-            since=args.since, until=args.until, limit=100_000,
-        )  # fmt: skip
-        total = 0
-        for row in rows:
-            total += row.quantity
-            _out(
-                f"{row.shipment_ref}\t{row.delivered_month}\t{row.donor}\t{row.city_name}\t"
-                f"{row.country_code}\t{row.item_id}\t{row.quantity}"
-            )
-        _out(f"total\t{len(rows)} shipment lines\t{total}")
-        return 0
-    dimensions = args.by or ["item", "country", "city", "donor", "year"]
-    if "item" not in dimensions:
-        dimensions = ["item", *dimensions]
-    report = store.impact(
-        session=session, since=args.since, until=args.until, dimensions=dimensions
-    )
-    period = f"{args.since or 'start'} – {args.until or 'now'}"
-    _out(f"Impact report ({period}), from shipment records (delivered = arrived or handed over)")
-    _out(
-        f"{report.shipments} shipments from {report.donors} donors reached {report.cities} "
-        f"cities in {len(report.countries)} countries: {', '.join(report.countries)}"
-    )
-    for dimension in dimensions:
-        _out(f"\nby {dimension}:")
-        for figure in report.by[dimension]:
-            label = key_label(dimension, figure.key, report, "en") if dimension != "item" else ""
-            _out(
-                f"  {label + '  ' if label else ''}{item_name(figure.item_id, 'en')}\t"
-                f"{figure.quantity:,}\t({figure.shipments} shipments)"
-            )
-    if report.under_way:
-        _out("\nunder way (not delivered yet):")
-        for figure in report.under_way:
-            _out(f"  {item_name(figure.item_id, 'en')}\t{figure.quantity:,}\t({figure.shipments})")
-    _out("\nEvery figure lists its shipments: citybot donations impact --trace country=GM")
-    if args.csv:
-        with open(args.csv, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["dimension", "key", "label", "item", "quantity", "shipments"])
-            for dimension in dimensions:
-                for figure in report.by[dimension]:
-                    writer.writerow(
-                        [dimension, figure.key, key_label(dimension, figure.key, report, "en"),
-                         figure.item_id, figure.quantity, figure.shipments]
-                    )  # fmt: skip
-        _out(f"written: {args.csv}")
-    return 0
-
-
-def _demo(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Load the 2020–2021 deliveries, then print the report they give."""
-    from handlers import donations_demo
-
-    loaded = donations_demo.load(session)
-    session.commit()  # the records stay even if printing the report fails (a closed pipe)
-    if loaded.already:
-        _out("demo records were loaded before; nothing changed")
-    else:
-        _out(f"loaded {loaded.requests} deliveries ({loaded.shipments} shipments)")
-    impact = argparse.Namespace(
-        since=None, until=None, by=["country", "donor", "year"], trace=None, item=None, csv=None
-    )
-    return _impact(session, impact, now)
-
-
-def _check(session: Session, args: argparse.Namespace, now: datetime) -> int:
-    """Print broken quantity rules (none: exit 0)."""
-    from storage import donations as store
-
-    problems = store.check_invariants(session=session)
-    for problem in problems:
-        _out(problem)
-    _out("quantities consistent" if not problems else f"{len(problems)} problems")
-    return 0 if not problems else 1
-
-
-ACTIONS = {
-    "requests": _requests,
-    "show": _show,
-    "approve": _approve,
-    "decline": _decline,
-    "ask": _ask,
-    "donor": _donor,
-    "donors": _donors,
-    "pledge": _pledge,
-    "matches": _matches,
-    "ship": _ship,
-    "track": _track,
-    "impact": _impact,
-    "demo": _demo,
-    "check": _check,
+ACTIONS = {  # action → (session, args, now) → exit code
+    "requests": list_requests,
+    "show": show,
+    "approve": approve,
+    "decline": decline,
+    "ask": ask,
+    "donor": add_donor,
+    "donors": list_donors,
+    "pledge": add_pledge,
+    "matches": matches,
+    "ship": ship,
+    "track": track,
+    "impact": impact,
+    "demo": demo,
+    "check": check,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.metrics import Registry, send_latency
 from storage import contacts, outbox
 from storage.db import session_scope
 
@@ -82,8 +84,11 @@ class Dispatcher:
         base_backoff: float = 2.0,
         max_backoff: float = 300.0,
         concurrency: int = 32,
+        metrics: Registry | None = None,
     ) -> None:
         """Bind the database, the senders, the retry policy and how many sends run at once."""
+        self.metrics = metrics if metrics is not None else Registry()
+        self.send_seconds = send_latency(self.metrics)
         self.concurrency = concurrency
         self.engine = engine
         self.senders = senders
@@ -170,6 +175,7 @@ class Dispatcher:
     async def _send_one(self, sender: Sender, job: Job, gate: asyncio.Semaphore) -> None:
         """Send one job and record the outcome."""
         async with gate:
+            began = time.perf_counter()
             try:
                 result: Sent | SendError = await sender.send(job)
             except SendError as err:
@@ -177,6 +183,7 @@ class Dispatcher:
             except Exception as exc:  # a bug or an unclassified failure: retry, bounded
                 logger.exception("sender crashed message=%s", job.id)
                 result = SendError("retry", "exception", type(exc).__name__)
+            self.send_seconds.observe(time.perf_counter() - began, job.channel)
         await asyncio.to_thread(self._record, job, result)
 
     async def drain(self, channel: str, *, limit: int = 100) -> int:

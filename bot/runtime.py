@@ -14,14 +14,13 @@ from sqlalchemy.engine import Engine
 from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
+from bot.inbox_writer import InboxWriter
 from bot.settings import Settings
 from bot.worker import InboxWorker
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
-from handlers.inbound import receive
 from handlers.messages import Inbound
 from scheduler.setup import build_scheduler
-from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,9 @@ class Runtime:
     dispatcher: Dispatcher
     worker: InboxWorker
     scheduler: AsyncIOScheduler | None = None
+    run_worker: bool = True  # False when a `citybot worker` process routes instead
     counters: dict[str, int] = field(default_factory=dict)
+    _writer: InboxWriter | None = None
     _wake: dict[str, asyncio.Event] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -47,21 +48,14 @@ class Runtime:
         """Bump an in-process counter shown on /metrics."""
         self.counters[name] = self.counters.get(name, 0) + amount
 
-    def _store(self, inbound: Inbound, external_id: str) -> bool:
-        """Store an inbound message; False when it is a redelivery."""
-        with session_scope(self.engine) as session:
-            return receive(session=session, inbound=inbound, external_id=external_id) is not None
-
     async def accept(self, inbound: Inbound, external_id: str) -> bool:
-        """Store an event before it is acknowledged and wake the worker; False if a duplicate."""
-        stored = await asyncio.to_thread(self._store, inbound, external_id)
-        self.count(
-            f'inbound_total{{channel="{inbound.channel}",'
-            f'result="{"stored" if stored else "duplicate"}"}}'
-        )
-        if stored:
-            self.worker.notify()
-        return stored
+        """Store an event before it is acknowledged and wake the worker; False if a duplicate.
+
+        Messages arriving together are stored together (group commit, bot/inbox_writer.py).
+        """
+        if self._writer is None:
+            self._writer = InboxWriter(self)
+        return await self._writer.accept(inbound, external_id)
 
     def wake_dispatcher(self, channel: str) -> None:
         """Tell a channel's dispatcher loop that messages are waiting."""
@@ -81,7 +75,16 @@ class Runtime:
                 sent = 0
             if not sent:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=1.0)
+                    await asyncio.wait_for(wake.wait(), timeout=self.idle_dispatch_seconds)
+
+    @property
+    def idle_dispatch_seconds(self) -> float:
+        """How long an idle dispatcher waits before looking again.
+
+        With the worker in this process it wakes the dispatcher; a worker in another process
+        cannot, so the dispatcher looks often.
+        """
+        return 1.0 if self.run_worker else 0.1
 
     async def start(self) -> None:
         """Start channels, the worker, the dispatcher loops and the scheduler."""
@@ -89,7 +92,8 @@ class Runtime:
             await channel.start()
             self._wake[name] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
-        self._tasks.append(asyncio.create_task(self.worker.run_forever()))
+        if self.run_worker:
+            self._tasks.append(asyncio.create_task(self.worker.run_forever()))
         if self.scheduler is not None:
             self.scheduler.start()
         logger.info("runtime started channels=%s", ",".join(self.channels) or "none")
@@ -114,6 +118,7 @@ def build_runtime(
     places: PlaceResolver | None = None,
     channels: dict[str, Channel] | None = None,
     with_scheduler: bool = True,
+    with_worker: bool = True,
 ) -> Runtime:
     """Assemble a runtime; channels come from the settings unless given."""
     from handlers.places import gazetteer
@@ -136,6 +141,7 @@ def build_runtime(
         channels=chosen,
         dispatcher=dispatcher,
         worker=InboxWorker(engine, config, clock, places or gazetteer()),
+        run_worker=with_worker,
     )
     runtime.worker.on_queued = runtime.wake_dispatcher
     if with_scheduler:

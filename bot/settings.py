@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     supported_languages: Annotated[tuple[str, ...], NoDecode] = ALL_LANGUAGES
     run_expiry_hours: float = 24 * 7
     log_level: str = "INFO"
+    # Webhook request bodies over this size are refused with 413 (bot/limits.py).
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)
     # Outbound throttling and timeouts (platform limits; see docs/ARCHITECTURE.md).
     telegram_rate_per_second: float = 30.0
     telegram_rate_per_chat: float = 1.0

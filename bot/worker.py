@@ -2,6 +2,13 @@
 
 Adapters store events and call `notify()`; the worker also sweeps the inbox on a timer, so an
 event stored just before a crash is processed after the restart.
+
+Events are taken in batches, oldest first. A batch is split into groups by URN (a URN's
+events always land in the same group, in order) and each group is handled in one
+transaction: one commit and one flush for many messages. A group whose handling fails is
+rolled back and redone event by event, each guarded by a savepoint, so one bad message costs
+its sender an apology and nobody else anything (handlers/inbound.py `process_safely`). On
+SQLite (one writer) there is one group at a time; on PostgreSQL several run at once.
 """
 
 from __future__ import annotations
@@ -9,22 +16,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.settings import Settings
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
-from handlers.inbound import process_pending
+from handlers.inbound import process_safely
 from storage import inbox
 from storage.db import session_scope
+from storage.inbox import PendingEvent
 
 logger = logging.getLogger(__name__)
 
 
 class InboxWorker:
-    """Drains the inbox: per-URN ordering, bounded concurrency across URNs."""
+    """Drains the inbox: per-URN ordering, batches in one transaction, groups in parallel."""
 
     def __init__(
         self,
@@ -33,14 +43,19 @@ class InboxWorker:
         clock: Clock,
         places: PlaceResolver,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,
+        batch_size: int = 64,
         on_queued: Callable[[str], None] | None = None,
+        on_processed: Callable[[list[PendingEvent]], None] | None = None,
         poll_seconds: float = 1.0,
     ) -> None:
         """Bind the database and the conversation configuration."""
         self.engine, self.config, self.clock, self.places = engine, config, clock, places
-        self.semaphore = asyncio.Semaphore(concurrency)
+        single_writer = engine.dialect.name == "sqlite"
+        self.groups = 1 if single_writer else (concurrency or 4)
+        self.batch_size = batch_size
         self.on_queued = on_queued or (lambda _channel: None)
+        self.on_processed = on_processed or (lambda _events: None)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
@@ -50,49 +65,67 @@ class InboxWorker:
         """Say an event was stored."""
         self._wake.set()
 
-    def _pending_urns(self) -> list[str]:
-        """URNs with unprocessed events."""
+    def _pending(self, busy: frozenset[str]) -> list[PendingEvent]:
+        """The oldest unprocessed events of URNs not already in hand."""
         with session_scope(self.engine) as session:
-            return inbox.pending_urns(session=session, limit=500)
+            return inbox.pending_batch(
+                session=session, limit=self.batch_size * self.groups, skip_urns=busy
+            )
 
-    def _process(self, urn: str) -> int:
-        """Process one URN's events in order in one transaction; return replies queued."""
+    def _process(self, events: list[PendingEvent]) -> int:
+        """Handle a group in one transaction (see `process_safely`); return replies queued."""
         with session_scope(self.engine) as session:
-            queued = process_pending(
+            return process_safely(
                 session=session,
-                urn=urn,
+                events=events,
                 config=self.config,
                 now=self.clock.now(),
                 places=self.places,
             )
-        return len(queued)
 
-    async def _run_urn(self, urn: str) -> None:
-        """Process a URN, then look again (events may have arrived meanwhile)."""
+    async def _run_group(self, events: list[PendingEvent], urns: set[str]) -> None:
+        """Process a group off the event loop, then look again (more may have arrived)."""
         try:
-            async with self.semaphore:
-                queued = await asyncio.to_thread(self._process, urn)
+            queued = await asyncio.to_thread(self._process, events)
+            self.on_processed(events)
             if queued:
-                self.on_queued(urn.partition(":")[0])
+                for channel in {event.channel for event in events}:
+                    self.on_queued(channel)
         except Exception:
             logger.exception("inbox processing failed; will retry")
         finally:
-            self._busy.discard(urn)
+            self._busy.difference_update(urns)
             self._wake.set()
 
+    @staticmethod
+    def _split(events: list[PendingEvent], count: int) -> list[list[PendingEvent]]:
+        """Split events into groups by URN, keeping each URN's events together and in order."""
+        groups: list[list[PendingEvent]] = [[] for _ in range(count)]
+        for event in events:
+            groups[zlib.crc32(event.urn.encode()) % count].append(event)
+        return [group for group in groups if group]
+
     async def run_once(self) -> int:
-        """Start work for every URN with pending events not already in hand; return how many."""
-        urns = await asyncio.to_thread(self._pending_urns)
-        started = 0
-        for urn in urns:
-            if urn in self._busy:
-                continue
-            self._busy.add(urn)
-            task = asyncio.create_task(self._run_urn(urn))
+        """Start work on the pending events of URNs not in hand; return how many groups.
+
+        At most `groups` transactions run at once: while they do, new events wait and make
+        the next batch bigger rather than fighting for the database.
+        """
+        free = self.groups - len(self._tasks)
+        if free <= 0:
+            return 0
+        events = await asyncio.to_thread(self._pending, frozenset(self._busy))
+        free = self.groups - len(self._tasks)
+        if free <= 0:
+            return 0
+        groups = self._split([e for e in events if e.urn not in self._busy], free)
+        for group in groups:
+            urns = {event.urn for event in group}
+            self._busy |= urns
+            task = asyncio.create_task(self._run_group(group, urns))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+        return len(groups)
 
     async def run_forever(self) -> None:
         """Work until cancelled."""
@@ -110,3 +143,24 @@ class InboxWorker:
         while await self.run_once() or self._tasks:
             if self._tasks:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
+    """`citybot worker`: route stored inbound messages until interrupted.
+
+    It shares the database with `citybot serve --no-worker`, which stores and acknowledges
+    webhooks and sends the replies this process queues. With nobody in this process to wake
+    it, it looks at the inbox every `poll_seconds` while idle.
+    """
+    from bot.cli import prepare_database
+    from bot.clock import SystemClock
+    from handlers.places import gazetteer
+
+    engine = prepare_database(settings)
+    worker = InboxWorker(
+        engine, settings.bot_config(), SystemClock(), gazetteer(), poll_seconds=poll_seconds
+    )
+    logger.info("inbox worker started groups=%d", worker.groups)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(worker.run_forever())
+    return 0

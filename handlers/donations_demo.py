@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from sqlmodel import Session, select
 
-from handlers import donations_service as service
+from handlers import donations_shipping
 from handlers.donations_catalogue import DATA, catalogue
 from storage import donations as store
 from storage.donations import LineInput, RequestStatus, ShipmentStatus
@@ -113,7 +113,9 @@ def _delivery(session: Session, raw: dict[str, Any], donor_id: int) -> int:
         )
     arrived = _at(raw.get("arrived"))
     dispatched = _at(raw.get("dispatched")) or arrived
-    made = service.ship(session, pledge, dispatched or pledged, None, source="demo", notify=False)
+    made = donations_shipping.ship(
+        session, pledge, dispatched or pledged, None, source="demo", notify=False
+    )
     for shipment in made:
         steps = [
             (ShipmentStatus.DISPATCHED, dispatched),

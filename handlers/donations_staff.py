@@ -16,26 +16,38 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from handlers import donations_match, donations_report, features, runs
-from handlers import donations_service as service
-from handlers.answers import show_number
+from sqlmodel import Session
+
+from handlers import (
+    donations_match,
+    donations_pledging,
+    donations_report,
+    donations_review,
+    donations_shipping,
+    features,
+)
 from handlers.context import Ctx
 from handlers.donations_catalogue import catalogue, item_name, quantity_text
+from handlers.donations_chat import start_with
+from handlers.donations_text import city_label, error_text, line_progress, show_date, status_label
 from handlers.features import choice, staff_command
 from handlers.i18n import t
 from handlers.menu import main_menu
 from handlers.messages import Choice, Outgoing
 from handlers.notify import queue_for_contact
 from handlers.runs import on_submit
-from storage import audit, contacts, surveys
+from storage import audit, contacts
 from storage import donations as store
 from storage.donations import DonationError, RequestStatus, ShipmentStatus
-from storage.donations_models import DonationRequest
+from storage.donations_models import DonationMatch, DonationRequest
 from storage.models import SurveyRun
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 REVIEWABLE = (RequestStatus.SUBMITTED, RequestStatus.INFO_REQUESTED)
 STATUS_WORDS = {
@@ -57,7 +69,7 @@ STATUS_WORDS = {
 
 def _error(ctx: Ctx, error: DonationError) -> list[Outgoing]:
     """Say why the action was refused (nothing was changed)."""
-    return [Outgoing(text=service.error_text(error, ctx.lang))]
+    return [Outgoing(text=error_text(error, ctx.lang))]
 
 
 def _request(ctx: Ctx, text: str) -> DonationRequest | None:
@@ -83,9 +95,9 @@ def staff_card(ctx: Ctx, request: DonationRequest) -> Outgoing:
             "don_card_head",
             lang,
             ref=request.ref,
-            status=service.status_label(request.status, lang),
-            city=service.city_label(request, lang),
-            date=service.show_date(request.submitted_at or request.created_at, lang),
+            status=status_label(request.status, lang),
+            city=city_label(request, lang),
+            date=show_date(request.submitted_at or request.created_at, lang),
         )
     ]
     if official is not None and official.erased_at is None:
@@ -104,29 +116,21 @@ def staff_card(ctx: Ctx, request: DonationRequest) -> Outgoing:
             institution=request.institution or "—",
             address=request.delivery_address or "—",
             urgency=t(f"don_urgency_{request.urgency}", lang),
-            needed_by=service.show_date(request.needed_by, lang),
+            needed_by=show_date(request.needed_by, lang),
             purpose=request.purpose or "—",
         )
     )
     for line in store.request_lines(session=session, request_id=request.id or 0):
-        parts.append(
-            t(
-                "don_view_line",
-                lang,
-                item=item_name(line.item_id, lang, line.description),
-                requested=quantity_text(line.quantity, line.item_id, lang),
-                pledged=show_number(line.quantity_pledged, lang),
-                shipped=show_number(line.quantity_shipped, lang),
-                delivered=show_number(line.quantity_delivered, lang),
-            )
-        )
+        parts.append(line_progress(line, lang))
     for checked in request.checks.get("confirmed") or []:
         parts.append(t(f"don_card_checked_{checked['kind']}_{checked['answer']}", lang))
     icons = {"question": "❓", "answer": "💬", "decline": "✖", "problem": "⚠️", "receipt": "✅"}
     for note in store.notes_of(session=session, request_id=request.id or 0):
         if note.kind in icons:
             parts.append(f"{icons[note.kind]} {note.text or t('don_card_receipt', lang)}")
-    buttons = service.review_buttons(request, lang) if request.status in REVIEWABLE else ()
+    buttons = (
+        donations_review.review_buttons(request, lang) if request.status in REVIEWABLE else ()
+    )
     return Outgoing(text="\n".join(parts), choices=buttons)
 
 
@@ -144,8 +148,8 @@ def review(ctx: Ctx, args: str) -> list[Outgoing]:
     lines = [t("don_review_title", ctx.lang)]
     for request in waiting:
         lines.append(
-            f"• {request.ref} · {service.city_label(request, ctx.lang)} · "
-            f"{service.status_label(request.status, ctx.lang)}"
+            f"• {request.ref} · {city_label(request, ctx.lang)} · "
+            f"{status_label(request.status, ctx.lang)}"
         )
     return [
         Outgoing(
@@ -169,19 +173,33 @@ def _allowed(ctx: Ctx, action: str) -> bool:
     return False
 
 
-@choice("ds")
-def _review_button(ctx: Ctx, value: str) -> list[Outgoing]:
+def _staff_button(
+    prefix: str, load: Callable[[Session, int], T | None]
+) -> Callable[[Callable[[Ctx, T, str], list[Outgoing]]], Callable[[Ctx, str], list[Outgoing]]]:
+    """Register the staff buttons `<prefix>:<id>:<action>`; the handler gets the record `load`
+    finds and the action. Anyone else gets the help (audited); a record gone, a stale button."""
+
+    def register(
+        act: Callable[[Ctx, T, str], list[Outgoing]],
+    ) -> Callable[[Ctx, str], list[Outgoing]]:
+        def handle(ctx: Ctx, value: str) -> list[Outgoing]:
+            if not _allowed(ctx, prefix):
+                return [main_menu(ctx, lead=t("help_text", ctx.lang))]
+            record_id, _, action = value.partition(":")
+            found = load(ctx.session, int(record_id)) if record_id.isdecimal() else None
+            if found is None:
+                return [Outgoing(text=t("stale_button", ctx.lang))]
+            return act(ctx, found, action)
+
+        handle.__doc__ = act.__doc__
+        return choice(prefix)(handle)
+
+    return register
+
+
+@_staff_button("ds", lambda session, i: store.get_request(session=session, request_id=i))
+def _review_button(ctx: Ctx, request: DonationRequest, action: str) -> list[Outgoing]:
     """Show, approve, decline or question a request from its buttons."""
-    if not _allowed(ctx, "ds"):
-        return [main_menu(ctx, lead=t("help_text", ctx.lang))]
-    request_id, _, action = value.partition(":")
-    request = (
-        store.get_request(session=ctx.session, request_id=int(request_id))
-        if request_id.isdecimal()
-        else None
-    )
-    if request is None:
-        return [Outgoing(text=t("stale_button", ctx.lang))]
     if action == "a":
         return _approve(ctx, request)
     if action in ("d", "q"):
@@ -192,7 +210,7 @@ def _review_button(ctx: Ctx, value: str) -> list[Outgoing]:
 def _approve(ctx: Ctx, request: DonationRequest) -> list[Outgoing]:
     """Approve and confirm to the staff member."""
     try:
-        service.approve(ctx.session, request, ctx.now, ctx.contact.id)
+        donations_review.approve(ctx.session, request, ctx.now, ctx.contact.id)
     except DonationError as error:
         return _error(ctx, error)
     return [Outgoing(text=t("don_staff_approved", ctx.lang, ref=request.ref))]
@@ -201,17 +219,12 @@ def _approve(ctx: Ctx, request: DonationRequest) -> list[Outgoing]:
 def _note_form(ctx: Ctx, request: DonationRequest, action: str) -> list[Outgoing]:
     """Ask staff for a decline reason or a question, in a small form."""
     if request.status not in REVIEWABLE:
-        current = service.status_label(request.status, ctx.lang)
+        current = status_label(request.status, ctx.lang)
         return [
             Outgoing(text=t("don_staff_not_reviewable", ctx.lang, ref=request.ref, status=current))
         ]
     lead = t(f"don_staff_{action}_lead", ctx.lang, ref=request.ref)
-    replies = runs.start(ctx, "donation_staff_note", lead=lead)
-    run = surveys.active_run(session=ctx.session, contact_id=ctx.contact.id or 0)
-    if run is not None:
-        run.state = {**run.state, "don_request": request.id, "don_action": action}
-        surveys.save_run(session=ctx.session, run=run)
-    return replies
+    return start_with(ctx, "donation_staff_note", lead, don_request=request.id, don_action=action)
 
 
 @on_submit("don_staff_note")
@@ -225,14 +238,9 @@ def _staff_note(ctx: Ctx, run: SurveyRun, definition: Any, results: dict[str, An
     text = str(results.get("text") or "")
     action = str(run.state.get("don_action"))
     try:
-        if action == "decline":
-            service.decline(ctx.session, request, text, ctx.now, ctx.contact.id)
-            reply = t("don_staff_declined", ctx.lang, ref=request.ref)
-        else:
-            service.ask(ctx.session, request, text, ctx.now, ctx.contact.id)
-            reply = t("don_staff_asked", ctx.lang, ref=request.ref)
+        reply = _note(ctx, request, action, text)
     except DonationError as error:
-        reply = service.error_text(error, ctx.lang)
+        reply = error_text(error, ctx.lang)
     queue_for_contact(
         session=ctx.session,
         contact=ctx.contact,
@@ -252,36 +260,39 @@ def approve(ctx: Ctx, args: str) -> list[Outgoing]:
     return _approve(ctx, request)
 
 
-@staff_command("decline")
-def decline(ctx: Ctx, args: str) -> list[Outgoing]:
-    """Decline a request with a reason: /decline R-7K3F reason."""
-    ref, reason = _split(args)
+def _note(ctx: Ctx, request: DonationRequest, action: str, text: str) -> str:
+    """Decline with a reason (`decline`) or ask a question (else); return staff's confirmation."""
+    if action == "decline":
+        donations_review.decline(ctx.session, request, text, ctx.now, ctx.contact.id)
+        return t("don_staff_declined", ctx.lang, ref=request.ref)
+    donations_review.ask(ctx.session, request, text, ctx.now, ctx.contact.id)
+    return t("don_staff_asked", ctx.lang, ref=request.ref)
+
+
+def _note_command(ctx: Ctx, args: str, action: str) -> list[Outgoing]:
+    """Run `/decline R-… reason` or `/askinfo R-… question`; without the text a form asks it."""
+    ref, text = _split(args)
     request = _request(ctx, ref)
     if request is None:
         return [Outgoing(text=t("don_not_found", ctx.lang, ref=ref))]
-    if not reason:
-        return _note_form(ctx, request, "decline")
+    if not text:
+        return _note_form(ctx, request, action)
     try:
-        service.decline(ctx.session, request, reason, ctx.now, ctx.contact.id)
+        return [Outgoing(text=_note(ctx, request, action, text))]
     except DonationError as error:
         return _error(ctx, error)
-    return [Outgoing(text=t("don_staff_declined", ctx.lang, ref=request.ref))]
+
+
+@staff_command("decline")
+def decline(ctx: Ctx, args: str) -> list[Outgoing]:
+    """Decline a request with a reason: /decline R-7K3F reason."""
+    return _note_command(ctx, args, "decline")
 
 
 @staff_command("askinfo")
 def ask_info(ctx: Ctx, args: str) -> list[Outgoing]:
     """Ask the official for more information: /askinfo R-7K3F question."""
-    ref, question = _split(args)
-    request = _request(ctx, ref)
-    if request is None:
-        return [Outgoing(text=t("don_not_found", ctx.lang, ref=ref))]
-    if not question:
-        return _note_form(ctx, request, "ask")
-    try:
-        service.ask(ctx.session, request, question, ctx.now, ctx.contact.id)
-    except DonationError as error:
-        return _error(ctx, error)
-    return [Outgoing(text=t("don_staff_asked", ctx.lang, ref=request.ref))]
+    return _note_command(ctx, args, "ask")
 
 
 # -- donors, pledges, matches -----------------------------------------------------------------
@@ -299,7 +310,7 @@ def donor(ctx: Ctx, args: str) -> list[Outgoing]:
     name, _, rest = args.partition(";")
     country, _, kind = rest.partition(";")
     try:
-        found_donor = service.add_donor(
+        found_donor = donations_pledging.add_donor(
             ctx.session,
             name,
             ctx.now,
@@ -346,7 +357,7 @@ def pledge(ctx: Ctx, args: str) -> list[Outgoing]:
     if found_donor is None or not items:
         return [Outgoing(text=t("don_pledge_usage", ctx.lang))]
     try:
-        made = service.add_pledge(
+        made = donations_pledging.add_pledge(
             ctx.session, found_donor, items, ctx.now, ctx.contact.id, request=request,
             logistics_covered=logistics,
         )  # fmt: skip
@@ -385,7 +396,7 @@ def match_message(ctx: Ctx, match_id: int) -> Outgoing:
         quantity=quantity_text(match.quantity, pline.item_id, ctx.lang),
         offered=item_name(pline.item_id, ctx.lang),
         request=request.ref,
-        city=service.city_label(request, ctx.lang),
+        city=city_label(request, ctx.lang),
         wanted=item_name(rline.item_id, ctx.lang, rline.description),
         urgency=t(f"don_urgency_{request.urgency}", ctx.lang),
     )
@@ -408,24 +419,14 @@ def propose_matches(ctx: Ctx, args: str) -> list[Outgoing]:
     return [head, *(match_message(ctx, m.id or 0) for m in proposals[:10])]
 
 
-@choice("dm")
-def _match_button(ctx: Ctx, value: str) -> list[Outgoing]:
+@_staff_button("dm", lambda session, i: store.get_match(session=session, match_id=i))
+def _match_button(ctx: Ctx, match: DonationMatch, action: str) -> list[Outgoing]:
     """Confirm or reject a proposed match."""
-    if not _allowed(ctx, "dm"):
-        return [main_menu(ctx, lead=t("help_text", ctx.lang))]
-    match_id, _, action = value.partition(":")
-    match = (
-        store.get_match(session=ctx.session, match_id=int(match_id))
-        if match_id.isdecimal()
-        else None
-    )
-    if match is None:
-        return [Outgoing(text=t("stale_button", ctx.lang))]
     try:
         if action == "ok":
-            service.confirm_match(ctx.session, match, ctx.now, ctx.contact.id)
+            donations_pledging.confirm_match(ctx.session, match, ctx.now, ctx.contact.id)
             return [Outgoing(text=t("don_staff_match_ok", ctx.lang, id=match.id))]
-        service.reject_match(ctx.session, match, ctx.now, ctx.contact.id)
+        donations_pledging.reject_match(ctx.session, match, ctx.now, ctx.contact.id)
     except DonationError as error:
         return _error(ctx, error)
     return [Outgoing(text=t("don_staff_match_no", ctx.lang, id=match.id))]
@@ -442,7 +443,7 @@ def ship(ctx: Ctx, args: str) -> list[Outgoing]:
     if found is None:
         return [Outgoing(text=t("don_not_found", ctx.lang, ref=ref))]
     try:
-        shipments = service.ship(ctx.session, found, ctx.now, ctx.contact.id)
+        shipments = donations_shipping.ship(ctx.session, found, ctx.now, ctx.contact.id)
     except DonationError as error:
         return _error(ctx, error)
     refs = ", ".join(s.ref or "" for s in shipments)
@@ -462,13 +463,13 @@ def track(ctx: Ctx, args: str) -> list[Outgoing]:
     note = " ".join(tk for tk in tokens[2:] if not tk.startswith("photo=")) or None
     status = STATUS_WORDS[tokens[1].lower()]
     try:
-        event, created = service.track(
+        event, created = donations_shipping.track(
             ctx.session, shipment, status, ctx.now, ctx.contact.id, note=note, photo=photo
         )
     except DonationError as error:
         return _error(ctx, error)
     key = "don_staff_tracked" if created else "don_staff_tracked_again"
-    label = service.status_label(event.status, ctx.lang)
+    label = status_label(event.status, ctx.lang)
     return [Outgoing(text=t(key, ctx.lang, shipment=shipment.ref, status=label))]
 
 

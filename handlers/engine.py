@@ -7,6 +7,8 @@ Step keys are question ids, `question#item` for questions repeated per selected 
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -27,6 +29,7 @@ from handlers.definitions import Definition, Question
 from handlers.i18n import keyword_of, pick, t
 from handlers.messages import Choice, Outgoing
 from handlers.places import Place, country_name
+from handlers.text import normalise
 
 SUMMARY = "#summary"
 EDIT = "#edit"
@@ -319,7 +322,10 @@ class Walker:
             if not 1 <= index <= len(choices):
                 return Invalid("invalid_choice_number", {"max": len(choices)})
             return choices[index - 1].id.partition(":")[2]
-        return None
+        values = {c.id.partition(":")[2]: c.label for c in choices}
+        if typed_list:  # a typed option is read as the whole list; only Done and Skip are buttons
+            values = {v: label for v, label in values.items() if v.startswith("#")}
+        return typed_label(text, values)
 
     def _read(self, question: Question, text: str, value: str | None) -> Any:
         """Read a single-valued answer from a tapped value or typed text."""
@@ -467,6 +473,21 @@ class Walker:
             else:
                 out[qid] = state.answers[step]
         return out
+
+
+def label_key(text: str) -> str:
+    """Reduce a label or a typed text for matching: case, accents, emoji, punctuation folded."""
+    folded = "".join(
+        ch for ch in normalise(text) if unicodedata.category(ch)[0] not in "SC" and ch != "\ufe0f"
+    )
+    return " ".join(folded.split())
+
+
+def typed_label(text: str, labels: Mapping[str, str]) -> str | None:
+    """Return the value whose label the text is (typed instead of tapped); None if not one."""
+    key = label_key(text)
+    found = {value for value, label in labels.items() if key and label_key(label) == key}
+    return found.pop() if len(found) == 1 else None
 
 
 def _same(value: Any, expected: Any) -> bool:

@@ -21,6 +21,7 @@ import logging
 
 from handlers import account, features, runs
 from handlers.context import Ctx
+from handlers.engine import typed_label
 from handlers.i18n import NATIVE_NAMES, keyword_of, t
 from handlers.menu import SURVEY_OF, language_menu, main_menu, menu_items
 from handlers.messages import Inbound, Outgoing
@@ -148,18 +149,27 @@ def _prompt_answer(ctx: Ctx, text: str) -> list[Outgoing] | None:
                 lead=t("invalid_choice", ctx.lang),
             )
         ]
+    if prompt == "menu":  # an entry's label typed works like a tap
+        item = typed_label(text, {i: t(f"menu_{i}", ctx.lang) for i in menu_items(ctx)})
+        if item is not None:
+            return _entry(ctx, item, "/" + item)
     if prompt == "menu" and index is not None:
         items = menu_items(ctx)
         if 1 <= index <= len(items):
             return _entry(ctx, items[index - 1], "/" + items[index - 1])
         return [main_menu(ctx, lead=t("invalid_choice_number", ctx.lang, max=len(items)))]
     if prompt == "forget":
-        word = keyword_of(text)
+        word = keyword_of(text) or typed_label(
+            text, {"yes": t("forget_yes", ctx.lang), "no": t("forget_no", ctx.lang)}
+        )
         if word == "yes" or index == 1:
             return account.forget(ctx)
         if word == "no" or index == 2:
             return [main_menu(ctx, lead=t("forget_kept", ctx.lang))]
         return account.ask_forget(ctx)
+    if prompt == "expired" and index is None:
+        labels = {"1": t("restart_button", ctx.lang), "2": t("menu_button", ctx.lang)}
+        index = int(typed_label(text, labels) or 0) or None
     if prompt == "expired" and index in (1, 2):
         return _contact_choice(ctx, "x:restart" if index == 1 else "x:menu", None)
     return None

@@ -41,20 +41,22 @@ def _state(run: SurveyRun) -> RunState:
 
 
 def _save(ctx: Ctx, run: SurveyRun, state: RunState) -> None:
-    """Write the engine state back to the run and push its expiry forward."""
-    run.step = state.step
-    run.answers = dict(state.answers)
-    run.state = {**run.state, "history": list(state.history), "pending": dict(state.pending)}
-    run.prompt_seq = state.seq
-    run.updated_at = ctx.now
-    run.expires_at = ctx.now + ctx.config.run_expiry
-    surveys.save_run(session=ctx.session, run=run)
+    """Write the engine state back to the run (now) and push its expiry forward."""
+    values = {
+        "step": state.step,
+        "answers": dict(state.answers),
+        "state": {**run.state, "history": list(state.history), "pending": dict(state.pending)},
+        "prompt_seq": state.seq,
+        "updated_at": ctx.now,
+        "expires_at": ctx.now + ctx.config.run_expiry,
+    }
+    surveys.save_run_state(session=ctx.session, run=run, values=values)
 
 
 def start(ctx: Ctx, survey_id: str, *, lead: str = "", then: str | None = None) -> list[Outgoing]:
     """Start a survey or form (ending any other) and ask its first question."""
     definition = catalog()[survey_id]
-    pinned = surveys.pin_definition(
+    pinned_id = surveys.pin_definition(
         session=ctx.session,
         survey_id=definition.id,
         version=definition.version,
@@ -62,12 +64,12 @@ def start(ctx: Ctx, survey_id: str, *, lead: str = "", then: str | None = None) 
         body=definition.body,
         now=ctx.now,
     )
-    assert ctx.contact.id is not None and pinned.id is not None
+    assert ctx.contact.id is not None
     run = surveys.start_run(
         session=ctx.session,
         contact_id=ctx.contact.id,
         survey_id=survey_id,
-        definition_id=pinned.id,
+        definition_id=pinned_id,
         now=ctx.now,
         expires_at=ctx.now + ctx.config.run_expiry,
     )

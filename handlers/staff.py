@@ -14,8 +14,17 @@ import logging
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from handlers import broadcasts, features, runs
-from handlers.broadcasts import BroadcastError
+from handlers import (
+    broadcasts_cancel_retry,
+    broadcasts_compose,
+    broadcasts_preview,
+    broadcasts_segments,
+    broadcasts_sending,
+    broadcasts_stats,
+    features,
+    runs,
+)
+from handlers.broadcasts_compose import BroadcastError
 from handlers.context import Ctx
 from handlers.definitions import Definition, catalog
 from handlers.i18n import strings, t
@@ -25,6 +34,7 @@ from storage import audit, contacts
 from storage import broadcasts as bc_db
 from storage import staff as staff_db
 from storage.models import Contact, SurveyRun
+from storage.staff_models import Broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -210,16 +220,20 @@ def compose(ctx: Ctx, _args: str) -> list[Outgoing]:
 def list_broadcasts(ctx: Ctx, _args: str) -> list[Outgoing]:
     """List the latest broadcasts: /broadcasts."""
     items = bc_db.list_broadcasts(session=ctx.session, limit=10)
-    return _say(broadcasts.list_text(items, ctx.lang) + "\n" + t("staff_bc_list_hint", ctx.lang))
+    return _say(
+        broadcasts_stats.list_text(items, ctx.lang) + "\n" + t("staff_bc_list_hint", ctx.lang)
+    )
 
 
 def _preview_text(ctx: Ctx, broadcast: Any) -> str:
     """The preview of a broadcast for this staff member."""
-    templates = broadcasts.template_languages(broadcasts.templates_file(ctx.config))
-    found = broadcasts.preview(
+    templates = broadcasts_preview.template_languages(
+        broadcasts_preview.templates_file(ctx.config)
+    )
+    found = broadcasts_preview.preview(
         session=ctx.session, broadcast=broadcast, now=ctx.now, templates=templates
     )
-    return broadcasts.preview_text(broadcast, found, ctx.lang)
+    return broadcasts_preview.preview_text(broadcast, found, ctx.lang)
 
 
 @features.staff_command("bcpreview")
@@ -254,14 +268,7 @@ def send(ctx: Ctx, args: str) -> list[Outgoing]:
     if rest.lower() != "now" and (at is None or at <= ctx.now):
         return _say(t("staff_bc_bad_time", ctx.lang, id=broadcast.id))
     try:
-        broadcasts.schedule(
-            session=ctx.session,
-            broadcast=broadcast,
-            at=at,
-            now=ctx.now,
-            actor=ctx.contact.id,
-            via="chat",
-        )
+        _schedule(ctx, broadcast, at)
     except BroadcastError as error:
         return _error(ctx, error)
     if broadcast.notify_contact_id is None:
@@ -272,8 +279,20 @@ def send(ctx: Ctx, args: str) -> list[Outgoing]:
             notify_contact_id=ctx.contact.id,
         )
     if at is None:
-        broadcasts.start_now(session=ctx.session, broadcast=broadcast, now=ctx.now)
+        broadcasts_sending.start_now(session=ctx.session, broadcast=broadcast, now=ctx.now)
     return _say(_scheduled_text(ctx, broadcast, at))
+
+
+def _schedule(ctx: Ctx, broadcast: Broadcast, at: datetime | None) -> None:
+    """Confirm a draft from chat: send it at `at` (UTC), or now when None."""
+    broadcasts_compose.schedule(
+        session=ctx.session,
+        broadcast=broadcast,
+        at=at,
+        now=ctx.now,
+        actor=ctx.contact.id,
+        via="chat",
+    )
 
 
 def _scheduled_text(ctx: Ctx, broadcast: Any, at: datetime | None) -> str:
@@ -289,15 +308,15 @@ def stats(ctx: Ctx, args: str) -> list[Outgoing]:
     broadcast, problem = _broadcast(ctx, args, "staff_bc_usage_stats")
     if problem is not None:
         return problem
-    found = broadcasts.advance(session=ctx.session, broadcast_id=broadcast.id, now=ctx.now)
+    found = broadcasts_sending.advance(session=ctx.session, broadcast_id=broadcast.id, now=ctx.now)
     if found is None:
         found = bc_db.stats(session=ctx.session, broadcast_id=broadcast.id)
-    text = broadcasts.stats_text(broadcast, found, ctx.lang)
+    text = broadcasts_stats.stats_text(broadcast, found, ctx.lang)
     if broadcast.status == "draft":
         text += "\n" + t("staff_bc_send_hint", ctx.lang, id=broadcast.id)
     if broadcast.status in ("draft", "scheduled", "sending"):
         text += "\n" + t("staff_bc_cancel_hint", ctx.lang, id=broadcast.id)
-    failed = broadcasts.shown_counts(found).get("failed", 0)
+    failed = broadcasts_stats.shown_counts(found).get("failed", 0)
     if failed and broadcast.status in ("sending", "done"):
         text += "\n" + t("staff_bc_retry_hint", ctx.lang, id=broadcast.id, count=failed)
     return _say(text)
@@ -310,7 +329,7 @@ def cancel(ctx: Ctx, args: str) -> list[Outgoing]:
     if problem is not None:
         return problem
     try:
-        withdrawn = broadcasts.cancel(
+        withdrawn = broadcasts_cancel_retry.cancel(
             session=ctx.session, broadcast=broadcast, now=ctx.now, actor=ctx.contact.id, via="chat"
         )
     except BroadcastError as error:
@@ -325,7 +344,7 @@ def retry(ctx: Ctx, args: str) -> list[Outgoing]:
     if problem is not None:
         return problem
     try:
-        queued, skipped = broadcasts.retry(
+        queued, skipped = broadcasts_cancel_retry.retry(
             session=ctx.session, broadcast=broadcast, now=ctx.now, actor=ctx.contact.id, via="chat"
         )
     except BroadcastError as error:
@@ -346,12 +365,12 @@ def _segment(ctx: Ctx, results: dict[str, Any]) -> tuple[dict[str, Any], list[st
     spec: dict[str, Any] = {}
     unknown: list[str] = []
     if "country" in chosen:
-        codes, unknown = broadcasts.countries_from_text(
+        codes, unknown = broadcasts_segments.countries_from_text(
             str(results.get("countries") or ""), ctx.places.country
         )
         spec["country"] = codes
     if "city" in chosen:
-        spec["city"] = broadcasts.cities_from_text(str(results.get("cities") or ""))
+        spec["city"] = broadcasts_segments.cities_from_text(str(results.get("cities") or ""))
     answers = {
         "region": "regions",
         "role": "roles",
@@ -381,7 +400,7 @@ def _drafted(ctx: Ctx, run: SurveyRun, definition: Definition, results: dict[str
     texts = {lang: str(texts_by_lang[lang]) for lang in order}
     spec, unknown = _segment(ctx, results)
     try:
-        draft = broadcasts.create_draft(
+        draft = broadcasts_compose.create_draft(
             session=ctx.session,
             title=str(results.get("title") or ""),
             texts=texts,
@@ -414,7 +433,7 @@ def _decided(ctx: Ctx, run: SurveyRun, definition: Definition, results: dict[str
     choice = results.get("when")
     try:
         if choice == "discard":
-            broadcasts.cancel(
+            broadcasts_cancel_retry.cancel(
                 session=ctx.session, broadcast=draft, now=ctx.now, actor=ctx.contact.id, via="chat"
             )
             return
@@ -425,20 +444,13 @@ def _decided(ctx: Ctx, run: SurveyRun, definition: Definition, results: dict[str
             if at <= ctx.now:
                 _post(ctx, t("staff_bc_bad_time", ctx.lang, id=draft.id), key)
                 return
-        broadcasts.schedule(
-            session=ctx.session,
-            broadcast=draft,
-            at=at,
-            now=ctx.now,
-            actor=ctx.contact.id,
-            via="chat",
-        )
+        _schedule(ctx, draft, at)
     except BroadcastError as error:
         _post(ctx, t(error.key, ctx.lang, **error.values), key)
         return
     _post(ctx, _scheduled_text(ctx, draft, at), key)
     if at is None:
-        broadcasts.start_now(session=ctx.session, broadcast=draft, now=ctx.now)
+        broadcasts_sending.start_now(session=ctx.session, broadcast=draft, now=ctx.now)
 
 
 def _refused(ctx: Ctx, run: SurveyRun) -> None:

@@ -255,7 +255,7 @@ _ACTIONS = {
 def on_button(ctx: Ctx, value: str) -> list[Outgoing]:
     """Handle a webinar button (`w:r12` …); a stale or unknown one shows the list."""
     action, rest = value[:1], value[1:]
-    if action == "l" or not rest.isdigit():
+    if action == "l" or not rest.isdecimal():
         return show_list(ctx)
     webinar_id = int(rest)
     if action == "r":
@@ -269,7 +269,7 @@ def on_button(ctx: Ctx, value: str) -> list[Outgoing]:
 @features.deep_link("w")
 def on_deep_link(ctx: Ctx, rest: str) -> list[Outgoing]:
     """`/start w12` registers for webinar 12; `/start w` lists the webinars."""
-    if rest.isdigit():
+    if rest.isdecimal():
         return _register(ctx, int(rest), "deep_link")
     return show_list(ctx)
 
@@ -281,6 +281,6 @@ def on_typed(ctx: Ctx, typed: str) -> list[Outgoing] | None:
         return None
     cleaned = typed.strip().rstrip(".)")
     actions = ctx.contact.prompt_data.get("actions") or []
-    if not cleaned.isdigit() or not 1 <= int(cleaned) <= len(actions):
+    if not cleaned.isdecimal() or not 1 <= int(cleaned) <= len(actions):
         return None
     return on_button(ctx, str(actions[int(cleaned) - 1]).partition(":")[2])

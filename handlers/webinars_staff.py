@@ -48,7 +48,7 @@ def new_webinar(ctx: Ctx, _args: str) -> list[Outgoing]:
 def edit_webinar(ctx: Ctx, args: str) -> list[Outgoing]:
     """Change a webinar and tell its registrants: /webinar_edit <id> <field> <value>."""
     parts = args.split(None, 2)
-    if len(parts) < 3 or not parts[0].lstrip("#").isdigit():
+    if len(parts) < 3 or not parts[0].lstrip("#").isdecimal():
         return _say(ctx, t("web_staff_help", ctx.lang))
     webinar_id = int(parts[0].lstrip("#"))
     webinar = db.get_webinar(session=ctx.session, webinar_id=webinar_id)
@@ -78,7 +78,7 @@ def edit_webinar(ctx: Ctx, args: str) -> list[Outgoing]:
 def cancel_webinar(ctx: Ctx, args: str) -> list[Outgoing]:
     """Cancel a webinar, after confirming (registrants are told): /webinar_cancel <id>."""
     raw = args.strip().lstrip("#")
-    webinar = db.get_webinar(session=ctx.session, webinar_id=int(raw)) if raw.isdigit() else None
+    webinar = db.get_webinar(session=ctx.session, webinar_id=int(raw)) if raw.isdecimal() else None
     if webinar is None or webinar.id is None:
         return _say(ctx, t("web_staff_help", ctx.lang))
     count = db.count_registered(session=ctx.session, webinar_ids=[webinar.id])[webinar.id]
@@ -126,7 +126,7 @@ def confirm_cancel(ctx: Ctx, webinar_id: int, *, confirmed: bool) -> list[Outgoi
 def webinar_stats(ctx: Ctx, args: str) -> list[Outgoing]:
     """Registrations by country and language, reminder delivery: /webinar_stats [id]."""
     raw = args.strip().lstrip("#")
-    if raw.isdigit():
+    if raw.isdecimal():
         webinar = db.get_webinar(session=ctx.session, webinar_id=int(raw))
         if webinar is None:
             return _say(ctx, t("web_staff_error", ctx.lang, error=f"no webinar #{raw}"))

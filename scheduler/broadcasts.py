@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
-from handlers import broadcasts
+from handlers import broadcasts_sending
 from scheduler.setup import Sweep
 from storage import broadcasts as db
 from storage.db import session_scope
@@ -34,7 +34,7 @@ class Clock(Protocol):
 
 def channel_rates() -> dict[str, float]:
     """Messages a second per channel to spread broadcasts at (the senders' limits)."""
-    rates = dict(broadcasts.DEFAULT_RATES)
+    rates = dict(broadcasts_sending.DEFAULT_RATES)
     for channel, variable in (
         ("telegram", "TELEGRAM_RATE_PER_SECOND"),
         ("whatsapp", "WHATSAPP_RATE_PER_SECOND"),
@@ -58,7 +58,7 @@ def run_broadcasts(
 ) -> int:
     """Start due broadcasts, queue what is left to queue and report progress; return queued."""
     with session_scope(engine) as session:
-        broadcasts.start_due(session=session, now=now)
+        broadcasts_sending.start_due(session=session, now=now)
     with session_scope(engine) as session:
         sending = [b.id or 0 for b in db.sending_broadcasts(session=session)]
     total = 0
@@ -66,7 +66,7 @@ def run_broadcasts(
         batches = 0
         while max_batches is None or batches < max_batches:
             with session_scope(engine) as session:
-                queued = broadcasts.queue_next(
+                queued = broadcasts_sending.queue_next(
                     session=session,
                     broadcast_id=broadcast_id,
                     now=now,
@@ -78,7 +78,7 @@ def run_broadcasts(
             total += queued
             batches += 1
         with session_scope(engine) as session:
-            broadcasts.advance(session=session, broadcast_id=broadcast_id, now=now)
+            broadcasts_sending.advance(session=session, broadcast_id=broadcast_id, now=now)
     if total:
         logger.info("broadcast messages queued=%d", total)
     return total

@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.engine import Engine
 
-from handlers import donations_service as service
+from handlers import donations_shipping
 from scheduler.setup import Clock, Sweep
 from storage import donations as store
 from storage.db import session_scope
@@ -21,7 +21,7 @@ def notify_pending(*, engine: Engine, clock: Clock, batch: int = 200) -> int:
         with session_scope(engine) as session:
             events = store.unnotified_events(session=session, limit=batch)
             for event in events:
-                service.notify_event(session, event, clock.now())
+                donations_shipping.notify_event(session, event, clock.now())
         total += len(events)
         if len(events) < batch:
             break

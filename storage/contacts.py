@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, col, select, update
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import Update, and_, bindparam
+from sqlalchemy import update as sa_update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
-from storage.models import Contact, ContactURN
+from storage.models import Contact, ContactURN, SurveyRun
 
 PROFILE_FIELDS = (
     "name",
@@ -48,13 +51,46 @@ def get_or_create_contact(*, session: Session, urn: str, now: datetime) -> tuple
     contact = get_contact_by_urn(session=session, urn=urn, for_update=True)
     if contact is not None:
         return contact, False
+    return create_contact(session=session, urn=urn, now=now), True
+
+
+@cache
+def _with_active_run() -> Select[Contact, SurveyRun]:
+    """The contact-and-active-run query, built once (it runs on every message)."""
+    active = and_(col(SurveyRun.contact_id) == col(Contact.id), col(SurveyRun.status) == "active")
+    stmt = (
+        select(Contact, SurveyRun)
+        .join(ContactURN)
+        .outerjoin(SurveyRun, active)
+        .where(ContactURN.urn == bindparam("urn"))
+        .order_by(col(SurveyRun.id).desc())
+        .limit(1)
+    )
+    return stmt.with_for_update(of=Contact)
+
+
+def contact_with_active_run(
+    *, session: Session, urn: str
+) -> tuple[Contact | None, SurveyRun | None]:
+    """Return the contact holding `urn` (its row locked) and its active run, in one query.
+
+    Pending changes to other contacts are not flushed first: everything this query filters
+    on (URNs, run status) is flushed when it changes.
+    """
+    with session.no_autoflush:
+        row = session.exec(_with_active_run(), params={"urn": urn}).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
+def create_contact(*, session: Session, urn: str, now: datetime) -> Contact:
+    """Create a contact holding `urn` (the caller knows the URN is new)."""
     contact = Contact(created_at=now)
     session.add(contact)
     session.flush()
     assert contact.id is not None
     session.add(ContactURN(urn=urn, channel=channel_of(urn), contact_id=contact.id))
     session.flush()
-    return contact, True
+    return contact
 
 
 def get_contact(*, session: Session, contact_id: int) -> Contact | None:
@@ -120,7 +156,47 @@ def erase_contact(*, session: Session, contact: Contact, now: datetime) -> None:
 
 def touch_urn(*, session: Session, urn: str, now: datetime) -> None:
     """Record that a message came in on this URN (the channel proactive messages prefer)."""
-    session.execute(update(ContactURN).where(col(ContactURN.urn) == urn).values(last_seen_at=now))
+    session.connection().execute(_touch(), {"u": urn, "now": now})
+
+
+def record_inbound(
+    *, session: Session, seen: Collection[tuple[Contact, str]], now: datetime
+) -> None:
+    """Record that messages came in now from these contacts on these URNs.
+
+    Core statements run once for all (a batch's worth), not the ORM's flush: the URNs'
+    last_seen_at (the channel proactive messages prefer) and the contacts' last_inbound_at
+    (WhatsApp's 24-hour window), leaving erased contacts alone. The objects are kept in step.
+    """
+    if not seen:
+        return
+    connection = session.connection()
+    connection.execute(_touch(), [{"u": urn, "now": now} for _, urn in seen])
+    ids = {contact.id for contact, _ in seen}
+    connection.execute(_inbound_at(), [{"i": i, "now": now} for i in ids])
+    for contact, _ in seen:
+        if contact.erased_at is None:
+            set_committed_value(contact, "last_inbound_at", now)
+
+
+@cache
+def _inbound_at() -> Update:
+    """The contact-heard-from update as a Core statement, built once."""
+    table = Contact.__table__  # type: ignore[attr-defined]
+    return (
+        sa_update(table)
+        .where(table.c.id == bindparam("i"), table.c.erased_at.is_(None))
+        .values(last_inbound_at=bindparam("now"))
+    )
+
+
+@cache
+def _touch() -> Update:
+    """The URN-seen update as a Core statement, built once (every message runs it)."""
+    table = ContactURN.__table__  # type: ignore[attr-defined]
+    return (
+        sa_update(table).where(table.c.urn == bindparam("u")).values(last_seen_at=bindparam("now"))
+    )
 
 
 def preferred_urn(*, session: Session, contact_id: int) -> str | None:

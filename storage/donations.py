@@ -590,7 +590,7 @@ def find_donor(*, session: Session, text: str) -> DonationDonor | None:
     """Find a donor by id (`D3`, `3`), exact name, or a name part only one donor has."""
     cleaned = text.strip()
     digits = cleaned[1:] if cleaned[:1] in ("D", "d") else cleaned
-    if digits.isdigit():
+    if digits.isdecimal():
         return session.get(DonationDonor, int(digits))
     exact = session.exec(
         select(DonationDonor).where(func.lower(col(DonationDonor.name)) == cleaned.lower())
@@ -1500,7 +1500,7 @@ def impact(
         Figure("under_way", str(i), int(q or 0), int(n)) for i, q, n in session.execute(pipeline)
     ]
     if "donor" in dimensions:
-        ids = {int(f.key) for f in report.by["donor"] if f.key.isdigit()}
+        ids = {int(f.key) for f in report.by["donor"] if f.key.isdecimal()}
         if ids:
             names = sa_select(col(DonationDonor.id), col(DonationDonor.name)).where(
                 col(DonationDonor.id).in_(ids)

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Select, Update, bindparam
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, func, select, update
 
 from storage.models import InboxEvent
 from storage.upsert import insert_ignore
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An unprocessed inbox event as the worker reads it."""
+
+    id: int
+    channel: str
+    external_id: str
+    urn: str
+    payload: dict[str, Any]
+    received_at: datetime
 
 
 def store_event(
@@ -31,6 +49,7 @@ def store_event(
             "payload": payload,
             "received_at": received_at,
         },
+        flush=False,  # nothing refers to the inbox
     )
 
 
@@ -56,14 +75,65 @@ def pending_urns(*, session: Session, limit: int = 100) -> list[str]:
     return list(session.exec(stmt))
 
 
+def pending_batch(
+    *,
+    session: Session,
+    limit: int = 100,
+    skip_urns: Collection[str] = (),
+    urn: str | None = None,
+) -> list[PendingEvent]:
+    """Return unprocessed events, oldest first, as plain rows (cheap: no ORM objects).
+
+    Events of `skip_urns` (in hand elsewhere) are left out; `urn` keeps only that URN's.
+    """
+    params: dict[str, Any] = {"limit": limit + len(skip_urns)}
+    if urn is not None:
+        params["urn"] = urn
+    rows = session.connection().execute(_pending(urn is not None), params)
+    events = [PendingEvent(*row) for row in rows if row[3] not in skip_urns]
+    return events[:limit]
+
+
+@cache
+def _pending(one_urn: bool) -> Select[Any]:
+    """The pending-events query as Core, built once (with or without a URN filter)."""
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    stmt = sa_select(
+        table.c.id,
+        table.c.channel,
+        table.c.external_id,
+        table.c.urn,
+        table.c.payload,
+        table.c.received_at,
+    ).where(table.c.processed_at.is_(None))
+    if one_urn:
+        stmt = stmt.where(table.c.urn == bindparam("urn"))
+    return stmt.order_by(table.c.id).limit(bindparam("limit"))
+
+
 def mark_processed(
-    *, session: Session, event: InboxEvent, now: datetime, error: str | None = None
+    *, session: Session, event_id: int, now: datetime, error: str | None = None
 ) -> None:
     """Record that an event was handled (or failed for good, with a short reason)."""
-    event.processed_at = now
-    event.error = error
-    session.add(event)
-    session.flush()
+    session.connection().execute(_done(), {"i": event_id, "now": now, "error": error})
+
+
+def mark_processed_many(*, session: Session, event_ids: list[int], now: datetime) -> None:
+    """Record that these events were handled, in one statement run for all of them."""
+    if event_ids:
+        params = [{"i": i, "now": now, "error": None} for i in event_ids]
+        session.connection().execute(_done(), params)
+
+
+@cache
+def _done() -> Update:
+    """The mark-processed update as Core, built once."""
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    return (
+        sa_update(table)
+        .where(table.c.id == bindparam("i"))
+        .values(processed_at=bindparam("now"), error=bindparam("error"))
+    )
 
 
 def redact_events(*, session: Session, urns: list[str]) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select, update
 
 from storage.models import OutboxMessage
-from storage.upsert import insert_ignore
+from storage.upsert import insert_ignore, insert_ignore_many
 
 # Delivery statuses only move forward; failed and undelivered are terminal.
 STATUS_RANK = {
@@ -38,24 +38,53 @@ def enqueue(
     not_before: datetime | None = None,
 ) -> int | None:
     """Add a message unless one with the same key exists; return the new row's id or None."""
-    return insert_ignore(
-        session,
-        OutboxMessage,
-        {
-            "idempotency_key": idempotency_key,
-            "urn": urn,
-            "channel": channel,
-            "body": body,
-            "contact_id": contact_id,
-            "kind": kind,
-            "language": language,
-            "status": "pending",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-            "next_attempt_at": not_before or now,
-        },
+    row = new_message(
+        idempotency_key=idempotency_key,
+        urn=urn,
+        channel=channel,
+        body=body,
+        now=now,
+        contact_id=contact_id,
+        kind=kind,
+        language=language,
+        not_before=not_before,
     )
+    # no pending ORM row can be an outbox message's parent: nothing to flush first
+    return insert_ignore(session, OutboxMessage, row, flush=False)
+
+
+def new_message(
+    *,
+    idempotency_key: str,
+    urn: str,
+    channel: str,
+    body: dict[str, Any],
+    now: datetime,
+    contact_id: int | None = None,
+    kind: str = "reply",
+    language: str = "en",
+    not_before: datetime | None = None,
+) -> dict[str, Any]:
+    """Return the row `enqueue` writes, for `enqueue_many`."""
+    return {
+        "idempotency_key": idempotency_key,
+        "urn": urn,
+        "channel": channel,
+        "body": body,
+        "contact_id": contact_id,
+        "kind": kind,
+        "language": language,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "next_attempt_at": not_before or now,
+    }
+
+
+def enqueue_many(*, session: Session, rows: list[dict[str, Any]]) -> int:
+    """Add messages (rows from `new_message`) in one statement, in order, skipping known keys."""
+    return insert_ignore_many(session, OutboxMessage, rows)
 
 
 def claim_due(
@@ -176,12 +205,12 @@ def apply_status(
     status: str,
     now: datetime,
     error_code: str | None = None,
-) -> bool:
-    """Apply a platform status callback; regressions and unknown ids are ignored (False)."""
-    row = session.exec(
-        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id)
-    ).first()
-    if row is None or row.status in TERMINAL:
+) -> bool | None:
+    """Apply a status callback: True if it moved, False if a regression, None if id unknown."""
+    row = get_by_provider_id(session=session, provider_id=provider_id)
+    if row is None:
+        return None
+    if row.status in TERMINAL:
         return False
     terminal = status in ("failed", "undelivered")
     if not terminal and STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
@@ -241,3 +270,94 @@ def recent_sent(
         .limit(limit)
     )
     return list(reversed(list(session.exec(stmt))))
+
+
+HELD = "needs_template"  # no approved WhatsApp template for the message outside the window
+
+
+def get_by_provider_id(*, session: Session, provider_id: str) -> OutboxMessage | None:
+    """Return the message the platform knows by this id (for status callbacks), if any."""
+    stmt = select(OutboxMessage).where(OutboxMessage.provider_id == provider_id).limit(1)
+    return session.exec(stmt).first()
+
+
+def _held_where(kind: str | None, language: str | None, channel: str | None) -> list[Any]:
+    """Conditions picking held messages (not erased ones), narrowed by kind, language, channel."""
+    where: list[Any] = [col(OutboxMessage.status) == HELD, col(OutboxMessage.urn) != "erased"]
+    for column, value in (
+        (OutboxMessage.kind, kind),
+        (OutboxMessage.language, language),
+        (OutboxMessage.channel, channel),
+    ):
+        if value is not None:
+            where.append(col(column) == value)
+    return where
+
+
+def held_counts(
+    *, session: Session, kind: str | None = None, language: str | None = None
+) -> list[tuple[str, str, str, int]]:
+    """Count held messages per (kind, language, channel), the largest groups first."""
+    count = func.count()
+    stmt = (
+        select(OutboxMessage.kind, OutboxMessage.language, OutboxMessage.channel, count)
+        .where(*_held_where(kind, language, None))
+        .group_by(OutboxMessage.kind, OutboxMessage.language, OutboxMessage.channel)
+        .order_by(count.desc(), OutboxMessage.kind, OutboxMessage.language)
+    )
+    return [(k, lang, channel, int(n)) for k, lang, channel, n in session.exec(stmt)]
+
+
+def requeue_held(
+    *,
+    session: Session,
+    now: datetime,
+    kind: str | None = None,
+    language: str | None = None,
+    channel: str | None = None,
+) -> int:
+    """Put held messages back in the queue, due now with fresh attempts; return the count."""
+    stmt = (
+        update(OutboxMessage)
+        .where(*_held_where(kind, language, channel))
+        .values(
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            updated_at=now,
+            error_code=None,
+            error_reason=None,
+        )
+    )
+    return int(session.exec(stmt).rowcount or 0)
+
+
+def cancel_held(
+    *,
+    session: Session,
+    now: datetime,
+    reason: str,
+    kind: str | None = None,
+    language: str | None = None,
+    channel: str | None = None,
+) -> int:
+    """End held messages as cancelled, keeping the reason; return the count."""
+    stmt = (
+        update(OutboxMessage)
+        .where(*_held_where(kind, language, channel))
+        .values(
+            status="cancelled", updated_at=now, error_code="cancelled", error_reason=reason[:300]
+        )
+    )
+    return int(session.exec(stmt).rowcount or 0)
+
+
+def due_by_channel(*, session: Session, now: datetime) -> dict[str, int]:
+    """Count messages due and unsent per channel (what the dispatchers have yet to send)."""
+    stmt = (
+        select(OutboxMessage.channel, func.count())
+        .where(col(OutboxMessage.status).in_(("pending", "sending")))
+        .where(OutboxMessage.next_attempt_at <= now)
+        .group_by(OutboxMessage.channel)
+    )
+    return {channel: int(n) for channel, n in session.exec(stmt)}

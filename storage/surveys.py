@@ -6,11 +6,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Update, bindparam
+from sqlalchemy import update as sa_update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
+from storage import frozen
 from storage.models import SurveyDefinition, SurveyResponse, SurveyRun
 
 
@@ -22,26 +25,30 @@ def pin_definition(
     digest: str,
     body: dict[str, Any],
     now: datetime,
-) -> SurveyDefinition:
-    """Return the stored copy of this exact definition, storing it the first time."""
-    stmt = select(SurveyDefinition).where(
+) -> int:
+    """Return the id of the stored copy of this exact definition, storing it the first time."""
+    key = ("pinned", survey_id, digest)
+    known = frozen.recall(session, key)
+    if isinstance(known, int):
+        return known
+    stmt = select(SurveyDefinition.id).where(
         SurveyDefinition.survey_id == survey_id, SurveyDefinition.digest == digest
     )
     found = session.exec(stmt).first()
-    if found is not None:
-        return found
-    row = SurveyDefinition(
-        survey_id=survey_id, version=version, digest=digest, body=body, created_at=now
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        found = session.exec(stmt).first()
-        assert found is not None
-        return found
-    return row
+    if found is None:
+        row = SurveyDefinition(
+            survey_id=survey_id, version=version, digest=digest, body=body, created_at=now
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            found = row.id
+        except IntegrityError:  # stored meanwhile by another process
+            found = session.exec(stmt).first()
+    assert found is not None
+    frozen.remember(session, key, found)
+    return found
 
 
 def get_definition(*, session: Session, definition_id: int) -> SurveyDefinition | None:
@@ -50,8 +57,15 @@ def get_definition(*, session: Session, definition_id: int) -> SurveyDefinition 
 
 
 def definition_digest(*, session: Session, definition_id: int) -> str | None:
-    """Return only the digest of a stored definition (cheap; the body is cached by digest)."""
-    return session.exec(_digest_query(), params={"id": definition_id}).first()
+    """Return only the digest of a stored definition (remembered: stored copies are frozen)."""
+    key = ("definition_digest", definition_id)
+    digest = frozen.recall(session, key)
+    if isinstance(digest, str):
+        return digest
+    found = session.exec(_digest_query(), params={"id": definition_id}).first()
+    if found is not None:
+        frozen.remember(session, key, found)
+    return found
 
 
 @cache
@@ -62,10 +76,16 @@ def _digest_query() -> SelectOfScalar[str]:
 
 def active_run(*, session: Session, contact_id: int) -> SurveyRun | None:
     """Return the contact's active run, if any."""
+    return session.exec(_active_run_query(), params={"contact_id": contact_id}).first()
+
+
+@cache
+def _active_run_query() -> SelectOfScalar[SurveyRun]:
+    """The active-run query, built once (it runs on most messages)."""
     stmt = select(SurveyRun).where(
-        SurveyRun.contact_id == contact_id, SurveyRun.status == "active"
+        SurveyRun.contact_id == bindparam("contact_id"), SurveyRun.status == "active"
     )
-    return session.exec(stmt.order_by(col(SurveyRun.id).desc())).first()
+    return stmt.order_by(col(SurveyRun.id).desc()).limit(1)
 
 
 def start_run(
@@ -94,6 +114,32 @@ def start_run(
     session.add(run)
     session.flush()
     return run
+
+
+def save_run_state(*, session: Session, run: SurveyRun, values: dict[str, Any]) -> None:
+    """Write the run's changed columns now, as one Core statement, and keep the object in step.
+
+    Cheaper than the ORM's change tracking and flush on the path every answer takes; the
+    object ends up as though it had been loaded with these values.
+    """
+    changed = {name: value for name, value in values.items() if getattr(run, name) != value}
+    if not changed:
+        return
+    params = {f"v_{name}": value for name, value in changed.items()}
+    session.connection().execute(_update_run(tuple(changed)), {"run_id": run.id, **params})
+    for name, value in changed.items():
+        set_committed_value(run, name, value)
+
+
+@cache
+def _update_run(columns: tuple[str, ...]) -> Update:
+    """The run update for one set of columns, built once."""
+    table = SurveyRun.__table__  # type: ignore[attr-defined]
+    return (
+        sa_update(table)
+        .where(table.c.id == bindparam("run_id"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
 
 
 def save_run(*, session: Session, run: SurveyRun) -> None:

@@ -5,21 +5,54 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Integer, TextClause, TextualSelect, bindparam, text
 from sqlmodel import Session, SQLModel
 
 
 @cache
-def _statement(dialect: str, model: type[SQLModel]) -> Insert:
-    """Build the statement once per dialect and table, so its compiled form is reused."""
+def _statement(
+    model: type[SQLModel], columns: tuple[str, ...], *, returning: bool = True
+) -> TextClause | TextualSelect:
+    """Build the statement once per table and column set.
+
+    Written as text because SQLAlchemy cannot cache the compiled form of its dialects'
+    `on_conflict_do_nothing()` (it compiles it again on every execution, the most expensive
+    part of an insert). The SQL is the same on SQLite and PostgreSQL; typed bind parameters
+    keep the column types' conversions (UTC timestamps, JSON).
+    """
     table = model.__table__  # type: ignore[attr-defined]
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return builder(table).on_conflict_do_nothing().returning(table.c.id)
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"  # noqa: S608
+    binds = [bindparam(name, type_=table.c[name].type) for name in columns]
+    if not returning:
+        return text(sql).bindparams(*binds)
+    return text(sql + " RETURNING id").bindparams(*binds).columns(id=Integer)
 
 
-def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> int | None:
-    """Insert a row unless a unique key already holds it; return the new id or None."""
-    stmt = _statement(session.get_bind().dialect.name, model)
-    row = session.execute(stmt, values).first()
+def insert_ignore(
+    session: Session, model: type[SQLModel], values: dict[str, Any], *, flush: bool = True
+) -> int | None:
+    """Insert a row unless a unique key already holds it; return the new id or None.
+
+    It runs as Core on the session's connection (no ORM bookkeeping). Pending ORM changes are
+    flushed first unless `flush` is False, for tables no pending row can be a parent of.
+    """
+    if flush:
+        session.flush()
+    stmt = _statement(model, tuple(values))
+    row = session.connection().execute(stmt, values).first()
     return None if row is None else int(row[0])
+
+
+def insert_ignore_many(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> int:
+    """Insert rows (same keys each, in order) skipping those a unique key holds; return count.
+
+    One statement run for every row (executemany), without flushing: for batches of rows
+    nothing pending in the session refers to.
+    """
+    if not rows:
+        return 0
+    stmt = _statement(model, tuple(rows[0]), returning=False)
+    result = session.connection().execute(stmt, rows)
+    return int(result.rowcount)

@@ -5,7 +5,7 @@
   when TELEGRAM_MODE=polling (the default without PUBLIC_BASE_URL). Either way each update is
   stored in the inbox, deduplicated by update_id, *before* it is acknowledged (the webhook
   answers 200, the poller advances its offset), updates arriving together in one transaction
-  (bot/channels/telegram_inbox.py); the inbox worker does the rest, one chat in order and
+  (bot/inbox_writer.py); the inbox worker does the rest, one chat in order and
   chats concurrently.
 - Buttons: a tap is answered at once (answerCallbackQuery) and the keyboard of the message it
   came from removed (editMessageReplyMarkup), in the background, while the update is stored.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -38,7 +39,6 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, Teleg
 from telegram.ext import Application
 
 from bot.channels.telegram_adapter import Received, to_received
-from bot.channels.telegram_inbox import InboxWriter
 from bot.channels.telegram_sender import (
     ApiRequest,
     RemovedKeyboards,
@@ -47,6 +47,7 @@ from bot.channels.telegram_sender import (
     retry_seconds,
 )
 from bot.dispatcher import Sender
+from bot.logs import protect_secrets
 from bot.settings import Settings
 from handlers.i18n import t
 
@@ -73,32 +74,81 @@ COMMANDS = (
     "stop",
 )
 MAX_BODY = 1 << 20  # an update is a few kilobytes
+MAX_UPDATE_ID = (1 << 63) - 1
+MAX_CHAT_ID = 1 << 53  # Telegram's ids fit in 52 bits
+MAX_TEXT = 8192  # a message is at most 4096 characters (UTF-16 units) after entities parsing
+MAX_CALLBACK_DATA = 64  # bytes
+MAX_LANGUAGE_CODE = 35  # an IETF language tag
 
 
-class _RedactToken(logging.Filter):
-    """Remove the bot token from log records (it is part of every Bot API URL)."""
-
-    def __init__(self, token: str) -> None:
-        """Redact this token."""
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record when it contains the token."""
-        message = record.getMessage()
-        if self.token in message:
-            record.msg, record.args = message.replace(self.token, "[redacted]"), ()
-        return True
-
-
-def _quiet_http_logs(token: str) -> None:
-    """Keep httpx and PTB below INFO unless configured otherwise, and redact the token."""
+def _quiet_http_logs(*secrets: str | None) -> None:
+    """Keep httpx and PTB below INFO unless configured otherwise, and redact our secrets."""
     for name in ("httpx", "httpcore", "telegram"):
         log = logging.getLogger(name)
         if log.level == logging.NOTSET:
             log.setLevel(logging.WARNING)
-        if not any(isinstance(f, _RedactToken) for f in log.filters):
-            log.addFilter(_RedactToken(token))
+    protect_secrets(*secrets)
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with lone surrogates (from `\\ud800` escapes in JSON) replaced by U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _clean(received: Received) -> Received:
+    """The update with storable text: no lone surrogates, which no database accepts."""
+    inbound = received.inbound
+    if inbound is None:
+        return received
+    text = _valid_unicode(inbound.text)
+    choice = _valid_unicode(inbound.choice_id) if inbound.choice_id is not None else None
+    hint = _valid_unicode(inbound.language_hint) if inbound.language_hint is not None else None
+    if (text, choice, hint) == (inbound.text, inbound.choice_id, inbound.language_hint):
+        return received
+    cleaned = dataclasses.replace(inbound, text=text, choice_id=choice, language_hint=hint)
+    return dataclasses.replace(received, inbound=cleaned)
+
+
+def _is_int(value: object, low: int, high: int) -> bool:
+    """Whether `value` is an int (not a bool) in [low, high]."""
+    return type(value) is int and low <= value <= high
+
+
+def _short_text(value: object, limit: int, *, optional: bool = True) -> bool:
+    """Whether `value` is a string of at most `limit` characters (or None when optional)."""
+    if value is None:
+        return optional
+    return isinstance(value, str) and len(value) <= limit
+
+
+def well_formed(received: Received) -> bool:
+    """Whether an update's ids and fields have the types and ranges Telegram documents."""
+    if not _is_int(received.update_id, 0, MAX_UPDATE_ID):
+        return False
+    if not _is_int(received.chat_id, -MAX_CHAT_ID, MAX_CHAT_ID):
+        return False
+    if received.callback_message_id is not None and not _is_int(
+        received.callback_message_id, 0, MAX_UPDATE_ID
+    ):
+        return False
+    if not _short_text(received.callback_query_id, 256):
+        return False
+    inbound = received.inbound
+    if inbound is None:
+        return True
+    choice = inbound.choice_id
+    if choice is not None and not (
+        isinstance(choice, str)
+        and 1 <= len(choice.encode("utf-8", "surrogatepass")) <= MAX_CALLBACK_DATA
+    ):
+        return False
+    return _short_text(inbound.text, MAX_TEXT, optional=False) and _short_text(
+        inbound.language_hint, MAX_LANGUAGE_CODE
+    )
+
+
+class Malformed(ValueError):
+    """An update that is not what Telegram sends."""
 
 
 def webhook_url(settings: Settings) -> str:
@@ -117,6 +167,7 @@ class TelegramChannel:
             raise ValueError("TELEGRAM_BOT_TOKEN is not set")
         token = settings.telegram_bot_token.get_secret_value()
         secret = settings.telegram_webhook_secret
+        _quiet_http_logs(token, secret.get_secret_value() if secret is not None else None)
         self.settings = settings
         self.runtime = runtime
         self.mode = settings.telegram_mode_resolved
@@ -167,8 +218,6 @@ class TelegramChannel:
         self.poll_timeout = 10  # seconds a getUpdates call waits for updates
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.inbox = InboxWriter(runtime)
-        _quiet_http_logs(token)
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -183,39 +232,61 @@ class TelegramChannel:
         return hmac.compare_digest(given.encode("utf-8"), self.secret.encode("utf-8"))
 
     async def webhook(self, request: Request) -> Response:
-        """Authenticate, store, then acknowledge one update."""
+        """Authenticate, store, then acknowledge one update (400 when it is not one)."""
         if not self.authentic(request.headers.get(SECRET_HEADER)):
             self.runtime.count('telegram_webhook_total{result="forbidden"}')
             logger.warning("telegram webhook refused: bad or missing secret")
             return Response(status_code=403)
-        declared = request.headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > MAX_BODY:
-            return Response(status_code=413)
         body = await request.body()
         if len(body) > MAX_BODY:
             return Response(status_code=413)
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                raise ValueError("not an update")
-            update = Update.de_json(data, self.bot)
-        except Exception:
+            received = self._read(self.parse(body))
+        except Malformed:
             self.runtime.count('telegram_webhook_total{result="invalid"}')
             logger.warning("telegram webhook: unreadable update")
             return Response(status_code=400)
-        await self.receive(update)
+        await self._accept(received)
         return Response(status_code=200)
+
+    def parse(self, body: bytes) -> Update:
+        """The update in a webhook body; Malformed unless it is a JSON object with an update_id."""
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise Malformed("not JSON") from error
+        if not isinstance(data, dict) or not _is_int(data.get("update_id"), 0, MAX_UPDATE_ID):
+            raise Malformed("not an update")
+        try:
+            return Update.de_json(data, self.bot)
+        except Exception as error:  # PTB raises whatever a wrong shape makes it raise
+            raise Malformed("not an update") from error
 
     # -- updates, from the webhook or the poller -------------------------------------------
 
+    def _read(self, update: Update) -> Received | None:
+        """What an update means; None when ignored, Malformed when it is not well formed."""
+        try:
+            received = to_received(update, now=self.runtime.clock.now())
+        except Exception as error:
+            raise Malformed("unreadable update") from error
+        if received is None:
+            return None
+        if not well_formed(received):
+            raise Malformed("out-of-range fields")
+        return _clean(received)
+
     async def receive(self, update: Update) -> bool:
         """Answer a tap, then store the update; False when it is a redelivery or ignored."""
-        now = self.runtime.clock.now()
         try:
-            received = to_received(update, now=now)
-        except Exception:
-            logger.exception("telegram update=%s could not be read; ignored", update.update_id)
+            received = self._read(update)
+        except Malformed:
+            logger.warning("telegram update=%s could not be read; ignored", update.update_id)
             received = None
+        return await self._accept(received)
+
+    async def _accept(self, received: Received | None) -> bool:
+        """Answer a tap, then store what was received; False when a redelivery or ignored."""
         if received is None:
             self.runtime.count('telegram_updates_total{result="ignored"}')
             return False
@@ -223,7 +294,7 @@ class TelegramChannel:
             self._spawn(self._tapped(received))
         stored = False
         if received.inbound is not None:
-            stored = await self.inbox.accept(received.inbound, str(received.update_id))
+            stored = await self.runtime.accept(received.inbound, str(received.update_id))
         logger.debug(
             "telegram update=%s chat=%s stored=%s", received.update_id, received.chat_id, stored
         )

@@ -18,9 +18,11 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from sqlmodel import Session
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -34,6 +36,7 @@ from bot.settings import Settings
 from handlers.messages import Inbound
 from storage import contacts, outbox
 from storage.db import session_scope
+from storage.models import OutboxMessage
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -45,6 +48,7 @@ STATUS_PATH = "/whatsapp/status"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_FORM_BYTES = 256 * 1024
 STATUS_RETRY_DELAYS = (0.5, 2.0, 5.0)  # a callback may beat the recording of the message id
+LATE_FAILURES = frozenset({str(NEEDS_TEMPLATE), str(OPTED_OUT)})
 
 
 def _twiml() -> Response:
@@ -194,70 +198,68 @@ class WhatsAppChannel:
         if not sid or not status:
             return PlainTextResponse("MessageSid and MessageStatus are required", status_code=400)
         error = (form.get("ErrorCode") or "").strip() or None
-        urn = f"whatsapp:{_address(form.get('To', ''))}"
-        found = await asyncio.to_thread(self._apply_status, sid, status, error, urn)
+        found = await asyncio.to_thread(self._apply_status, sid, status, error)
         if found is None:
-            self._retry_later(sid, status, error, urn)
-        logger.info("whatsapp status sid=%s status=%s code=%s", sid, status, error or "-")
+            logger.info("whatsapp status for unknown sid=%s status=%s: retried later", sid, status)
+            self._retry_later(sid, status, error)
+        else:
+            self._count_status(sid, status, found)
         return _twiml()
 
-    def _apply_status(self, sid: str, status: str, error: str | None, urn: str) -> bool | None:
+    def _count_status(self, sid: str, status: str, moved: bool | None) -> None:
+        """Log and count what a callback did: applied, ignored (a regression) or unknown."""
+        result = {True: "applied", False: "ignored", None: "unknown"}[moved]
+        self._runtime().count(f'whatsapp_status_total{{result="{result}"}}')
+        if moved is None:
+            logger.warning("whatsapp status for unknown sid=%s status=%s dropped", sid, status)
+        elif moved:
+            logger.info("whatsapp status sid=%s status=%s", sid, status)
+        else:
+            logger.info("whatsapp status sid=%s status=%s ignored: not forward", sid, status)
+
+    def _apply_status(self, sid: str, status: str, error: str | None) -> bool | None:
         """Record a status; True if it moved, False if ignored, None if the id is not known yet."""
         runtime = self._runtime()
         now = runtime.clock.now()
         with session_scope(runtime.engine) as session:
-            if status in ("failed", "undelivered") and error in (
-                str(NEEDS_TEMPLATE),
-                str(OPTED_OUT),
-            ):
-                row = next(
-                    (
-                        m
-                        for m in outbox.messages_for(session=session, urn=urn)
-                        if m.provider_id == sid
-                    ),
-                    None,
-                )
+            if status in ("failed", "undelivered") and error in LATE_FAILURES:
+                row = outbox.get_by_provider_id(session=session, provider_id=sid)
                 if row is not None and row.id is not None and row.status not in outbox.TERMINAL:
-                    late_template = error == str(NEEDS_TEMPLATE)
-                    outbox.mark_failed(
-                        session=session,
-                        message_id=row.id,
-                        now=now,
-                        code=error or "",
-                        reason="Twilio reported " + (error or status),
-                        status="needs_template" if late_template else "failed",
-                    )
-                    if not late_template and row.contact_id is not None:
-                        contact = contacts.get_contact(session=session, contact_id=row.contact_id)
-                        if contact is not None:
-                            contacts.update_contact(
-                                session=session, contact=contact, opted_out=True
-                            )
+                    self._late_failure(session, row, error or "", now)
                     return True
-            moved = outbox.apply_status(
+            return outbox.apply_status(
                 session=session, provider_id=sid, status=status, now=now, error_code=error
             )
-            if moved:
-                return True
-            known = any(
-                m.provider_id == sid for m in outbox.messages_for(session=session, urn=urn)
-            )
-            return False if known else None
 
-    def _retry_later(self, sid: str, status: str, error: str | None, urn: str) -> None:
+    @staticmethod
+    def _late_failure(session: Session, row: OutboxMessage, error: str, now: datetime) -> None:
+        """A late 63016 holds the message as needs_template; a late 21610 opts the contact out."""
+        late_template = error == str(NEEDS_TEMPLATE)
+        outbox.mark_failed(
+            session=session,
+            message_id=row.id or 0,
+            now=now,
+            code=error,
+            reason="Twilio reported " + error,
+            status="needs_template" if late_template else "failed",
+        )
+        if not late_template and row.contact_id is not None:
+            contact = contacts.get_contact(session=session, contact_id=row.contact_id)
+            if contact is not None:
+                contacts.update_contact(session=session, contact=contact, opted_out=True)
+
+    def _retry_later(self, sid: str, status: str, error: str | None) -> None:
         """Try an early callback again shortly (the send may not be recorded yet)."""
 
         async def again() -> None:
             """Apply the callback after each delay until the message is known."""
+            moved: bool | None = None
             for delay in STATUS_RETRY_DELAYS:
                 await asyncio.sleep(delay)
-                if (
-                    await asyncio.to_thread(self._apply_status, sid, status, error, urn)
-                    is not None
-                ):
-                    return
-            logger.info("whatsapp status for unknown sid=%s dropped", sid)
+                moved = await asyncio.to_thread(self._apply_status, sid, status, error)
+                if moved is not None:
+                    break
+            self._count_status(sid, status, moved)
 
         with contextlib.suppress(RuntimeError):
             task = asyncio.get_running_loop().create_task(again())

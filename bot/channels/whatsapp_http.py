@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
+import math
 import re
 import time
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from twilio.http import AsyncHttpClient
@@ -120,40 +123,92 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]
 
 
 class Pacer:
-    """Spaces calls evenly at `rate` per second (GCRA: a token bucket `burst` deep).
+    """Paces calls to `rate` a second as the platform counts them: when they arrive.
 
-    Callers take turns: each reserves the next free slot and sleeps until it; after a stall
-    (woken more than one interval late) the schedule restarts from the wake-up, so a busy
-    event loop never lets the callers queued behind it out in a burst. `pause` pushes every
-    later slot back after the platform says "too many". The rate is per process.
+    Twilio counts a request when it arrives, somewhere between our start and its answer; a
+    stall on the way (or at Twilio) holds the requests sent meanwhile, which then arrive
+    together. Spacing the starts alone (as this pacer used to) let such a bunch exceed the
+    platform's tolerance. So each call counts at the latest moment it can have arrived, in a
+    GCRA `burst` deep (the platform's tolerance), as Telegram's limiter counts completions:
+
+    - an answered call (or a failed one: it may have arrived too) counts at its answer;
+    - a call still in flight may arrive at any moment: it counts as arriving now, so no more
+      than `burst` calls can ever land together, however the network delays them;
+    - starts are also spaced 1/rate apart, `start_burst` back to back after an idle moment.
+
+    Calls in flight bound the throughput to about `burst` per round trip: at 80/s with a
+    burst of 4 (50 ms), full speed needs answers within about 25 ms. `pause` sends nothing
+    for a while after the platform says "too many". The rate is per process.
     """
 
-    def __init__(self, rate: float, *, burst: int = 1) -> None:
-        """Allow `rate` calls per second, at most `burst` back to back."""
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: int = 1,
+        start_burst: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Allow `rate` calls per second and at most `burst` arriving at once."""
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.interval = 1.0 / rate
-        self.tolerance = self.interval * max(0, burst - 1)
-        self._next = 0.0
+        self.burst = max(1, burst)
+        self.start_tolerance = self.interval * (max(1, min(start_burst, self.burst)) - 1)
+        self.clock = clock
+        self.in_flight = 0
+        self._started = 0.0  # GCRA theoretical arrival time of the starts
+        self._answered = 0.0  # the same, counting each call at its answer
+        self._paused_until = 0.0
         self._turn = asyncio.Lock()
+        self._changed = asyncio.Event()
 
-    def reserve(self, now: float) -> float:
-        """Take the next slot at or after `now`; return how long to wait for it."""
-        slot = max(now - self.tolerance, self._next)
-        self._next = slot + self.interval
-        return max(0.0, slot - now)
+    def delay(self, now: float) -> float:
+        """Seconds until a call may start (inf: until a call in flight is answered)."""
+        if self.in_flight + 1 > self.burst:
+            return math.inf
+        tolerance = (self.burst - 1 - self.in_flight) * self.interval
+        return max(
+            0.0,
+            self._paused_until - now,
+            self._started - self.start_tolerance - now,
+            self._answered - tolerance - now,
+        )
 
-    async def wait(self) -> None:
-        """Wait for this caller's turn."""
+    def begin(self, now: float) -> None:
+        """Record a start."""
+        self._started = max(self._started, now) + self.interval
+        self.in_flight += 1
+
+    def end(self, now: float) -> None:
+        """Record an answer."""
+        self.in_flight -= 1
+        self._answered = max(self._answered, now) + self.interval
+        self._changed.set()
+
+    async def _acquire(self) -> None:
+        """Wait for this caller's turn (first come, first served) and start."""
         async with self._turn:
-            now = time.monotonic()
-            slot = now + self.reserve(now)
-            if slot > now:
-                await asyncio.sleep(slot - now)
-            woke = time.monotonic()
-            if woke - slot > self.interval:  # a stall, not jitter: restart the schedule here
-                self._next = max(self._next, woke + self.interval - self.tolerance)
+            while True:
+                now = self.clock()
+                wait = self.delay(now)
+                if wait <= 0:
+                    self.begin(now)
+                    return
+                self._changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    timeout = None if math.isinf(wait) else wait
+                    await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a place for one call, from its start to its answer."""
+        await self._acquire()
+        try:
+            yield
+        finally:
+            self.end(self.clock())
 
     def pause(self, seconds: float) -> None:
         """Send nothing for `seconds` from now."""
-        self._next = max(self._next, time.monotonic() + seconds)
+        self._paused_until = max(self._paused_until, self.clock() + seconds)

@@ -1,8 +1,10 @@
 """The WhatsApp sender: the 24-hour window, rendering, pacing, and Twilio errors classified.
 
-The dispatcher sends to many contacts at once; this sender spaces the calls to the configured
-messages per second of the sender number, sends through twilio's own async client (with a
-timeout, over `TWILIO_API_BASE_URL`) and turns Twilio's answers into `Sent` or `SendError`:
+The dispatcher sends to many contacts at once; this sender paces the calls to the configured
+messages per second of the sender number as Twilio counts them, on arrival (`Pacer`: starts
+spaced, answers and overdue calls counted, so a stall cannot bunch them up), sends through
+twilio's own async client (with a timeout, over `TWILIO_API_BASE_URL`) and turns Twilio's
+answers into `Sent` or `SendError`:
 
 - 21610 (the contact unsubscribed from the number) → `opted_out`;
 - 63016 (outside the window without a template) → `needs_template`;
@@ -49,7 +51,10 @@ OPTED_OUT, NEEDS_TEMPLATE = 21610, 63016
 THROTTLED = frozenset({20429, 63018})
 UNREACHABLE = frozenset({21211, 63003, 63024})
 THROTTLE_PAUSE = 0.25  # seconds without sending after a 429 that names no Retry-After
-PACER_BURST = 2  # sends that may go back to back after an idle moment (GCRA tolerance)
+# How many seconds' worth of messages the platform accepts arriving at once (GCRA tolerance):
+# 50 ms, as the fake Twilio enforces. Calls in flight are capped at that many, so full speed
+# needs answers within about half of it; over a slow link a larger value keeps the rate.
+BURST_SECONDS = 0.05
 KNOWN_STATUSES = frozenset({"queued", "sent", "delivered", "read"})
 _NUMBERS = re.compile(r"\+?\d[\d ()-]{6,}\d")
 
@@ -115,6 +120,7 @@ class WhatsAppSender:
         content: ContentConfig,
         rate_per_second: float,
         timeout: float,
+        burst_seconds: float = BURST_SECONDS,
     ) -> None:
         """Build twilio's client over our HTTP client; nothing connects before the first send."""
         self.from_address = from_address
@@ -128,7 +134,7 @@ class WhatsAppSender:
             account_sid=account_sid,
             http_client=self.http,
         )
-        self.pacer = Pacer(rate_per_second, burst=PACER_BURST)
+        self.pacer = Pacer(rate_per_second, burst=int(rate_per_second * burst_seconds))
         self.engine: Engine | None = None
         self.clock: Clock | None = None
 
@@ -182,12 +188,11 @@ class WhatsAppSender:
         return sent
 
     async def _create(self, job: Job, address: str, params: dict[str, Any]) -> Sent:
-        """Wait for a slot, make one Messages.create call, and classify what went wrong."""
-        await self.pacer.wait()
+        """Make one paced Messages.create call and classify what went wrong."""
         if self.status_callback:
             params["status_callback"] = self.status_callback
         try:
-            async with asyncio.timeout(self.timeout + 1.0):
+            async with self.pacer.slot(), asyncio.timeout(self.timeout + 1.0):
                 message = await self.client.messages.create_async(
                     to=f"whatsapp:{address}", from_=self.from_address, **params
                 )

@@ -13,10 +13,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.clock import FixedClock
-from handlers import broadcasts
+from handlers import broadcasts_compose
 from handlers.i18n import t
 from handlers.places import Gazetteer
 from scheduler.broadcasts import run_broadcasts
+from storage import broadcasts as bc_db
 from storage import contacts
 from storage.db import session_scope
 from storage.models import OutboxMessage
@@ -83,7 +84,7 @@ async def test_staff_on_telegram_reports_exports_and_broadcasts(
         assert "Export of contacts" in " ".join(m.text for m in replies)
 
         with session_scope(engine) as session:
-            draft = broadcasts.create_draft(
+            draft = broadcasts_compose.create_draft(
                 session=session,
                 title="Telegram test",
                 texts={"en": "Hello partners", "fr": "Bonjour partenaires"},
@@ -93,7 +94,7 @@ async def test_staff_on_telegram_reports_exports_and_broadcasts(
                 created_by=None,
                 via="cli",
             )
-            broadcasts.schedule(
+            broadcasts_compose.schedule(
                 session=session, broadcast=draft, at=None, now=clock.now(), actor=None, via="cli"
             )
         run_broadcasts(engine=engine, now=clock.now())
@@ -109,7 +110,7 @@ async def test_staff_on_telegram_reports_exports_and_broadcasts(
     assert telegram.rate_limited == []
     run_broadcasts(engine=engine, now=clock.now())
     with session_scope(engine) as session:
-        found = broadcasts.db.stats(session=session, broadcast_id=draft.id or 0)
+        found = bc_db.stats(session=session, broadcast_id=draft.id or 0)
     assert found.by_status == {"sent": 3}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from bot.cli import run
-from bot.cli_staff import read_file
+from bot.cli_staff_broadcast_files import read_file
 from bot.clock import FixedClock
 from storage import audit, contacts, outbox
 from storage.db import make_engine, session_scope

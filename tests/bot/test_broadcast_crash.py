@@ -24,7 +24,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
-from handlers import broadcasts
+from handlers import broadcasts_compose
 from storage import migrate
 from storage.db import make_engine, session_scope
 from storage.models import Contact, ContactURN, OutboxMessage
@@ -56,7 +56,7 @@ def seed(engine: Engine) -> None:
             insert(ContactURN.__table__),  # type: ignore[attr-defined]
             [{"urn": f"console:c{i}", "channel": "console", "contact_id": i} for i in ids],
         )
-        broadcasts.create_draft(
+        broadcasts_compose.create_draft(
             session=session,
             title="Crash test",
             texts={"en": "Hello", "fr": "Bonjour"},

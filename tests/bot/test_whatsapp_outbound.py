@@ -412,3 +412,23 @@ def test_the_fake_enforces_its_rate(
     assert fake.throttled == len(throttled) > 0
     assert {r.error_code for r in throttled} == {"20429"}
     assert len(fake.sent()) == 10 - len(throttled)
+
+
+def test_a_stalling_api_never_gets_a_bunch_beyond_its_rate(
+    make_bot: Callable[..., WhatsAppBot], fake: FakeTwilioAPI
+) -> None:
+    """240 messages at 200/s while the API stalls 80 ms on every 20th request: zero 429s.
+
+    During a stall the requests sent meanwhile wait on the way and then arrive together, with
+    slow answers followed by fast ones. Pacing the starts alone sent about 16 into each stall
+    and the fake refused the bunch beyond its tolerance (10 at 200/s); counting calls in
+    flight as arriving now holds them back, whatever the delays, so none is refused.
+    """
+    fake.rate, fake.burst = 200.0, 10
+    fake.stall(0.08, every=20)
+    bot = make_bot(whatsapp_rate_per_second=200.0)
+    ids = [bot.enqueue(f"+2327692{n:04d}", f"Hello {n}", kind="reply") for n in range(240)]
+    rows = [bot.wait_row(message_id, settled) for message_id in ids]
+    assert fake.throttled == 0
+    assert {r.status for r in rows} == {"queued"}
+    assert len(fake.sent()) == 240

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -242,18 +243,42 @@ def test_retry_after_is_read_in_seconds() -> None:
     assert parse_retry_after(None) is None
 
 
-def test_the_pacer_spaces_calls_at_the_rate() -> None:
-    """Concurrent callers get consecutive slots 1/rate apart; a pause pushes them back."""
-    pacer = Pacer(80.0)
-    waits = [pacer.reserve(100.0) for _ in range(81)]
-    assert waits[0] == 0.0 and waits[1] == pytest.approx(1 / 80)
-    assert waits[80] == pytest.approx(1.0)
-    assert pacer.reserve(200.0) == 0.0  # idle time is not saved up
-    assert pacer.reserve(200.0) == pytest.approx(1 / 80)
-    burst = Pacer(10.0, burst=3)
-    assert [burst.reserve(5.0) for _ in range(4)] == pytest.approx([0.0, 0.0, 0.0, 0.1])
+def test_the_pacer_spaces_starts_at_the_rate() -> None:
+    """Calls answered at once: starts 1/rate apart (two back to back after idle), long-run rate."""
+    pacer = Pacer(80.0, burst=4)
+    now, starts = 100.0, []
+    while len(starts) < 81:
+        now += pacer.delay(now)
+        pacer.begin(now)
+        pacer.end(now)
+        starts.append(now)
+    assert starts[:3] == pytest.approx([100.0, 100.0, 100.0 + 1 / 80])
+    assert starts[80] - starts[0] == pytest.approx(79 / 80)
+    assert pacer.delay(200.0) == 0.0  # idle time is not saved up
     with pytest.raises(ValueError):
         Pacer(0)
+
+
+def test_the_pacer_counts_calls_in_flight_as_arriving_now() -> None:
+    """No more than `burst` in flight; answers count at their time, so a bunch is paid back."""
+    pacer = Pacer(80.0, burst=4, start_burst=4)
+    for _ in range(4):
+        assert pacer.delay(100.0) == pytest.approx(0.0, abs=1e-9)
+        pacer.begin(100.0)
+    assert pacer.delay(100.5) == math.inf  # four may all arrive together: wait for an answer
+    for _ in range(4):
+        pacer.end(100.5)  # answered together: they may have arrived together, just now
+    assert pacer.delay(100.5) == pytest.approx(1 / 80)  # 4 + 1 in 1/80 s exceeds the burst
+    assert pacer.delay(100.5 + 1 / 80) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_the_pacer_pauses_after_too_many() -> None:
+    """`pause` holds every call for the given time from now."""
+    clock = [50.0]
+    pacer = Pacer(10.0, burst=2, clock=lambda: clock[0])
+    pacer.pause(3.0)
+    assert pacer.delay(50.0) == pytest.approx(3.0)
+    assert pacer.delay(53.0) == 0.0
 
 
 def test_the_example_templates_file_is_valid() -> None:

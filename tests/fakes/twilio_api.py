@@ -5,10 +5,11 @@ event loop) that twilio's own client talks to through `TWILIO_API_BASE_URL`. It 
 `POST /2010-04-01/Accounts/{Sid}/Messages.json` (Basic auth, Twilio-shaped JSON and errors,
 `{"code", "message", "more_info", "status"}`), records every message, returns scripted errors
 per recipient (21610, 63016, 20429/429, 500 …) or answers late, enforces a messages-per-second
-limit (429 + 20429 when exceeded, counted), implements `POST /v1/Content`, and plays Twilio's
-side of the webhooks: signed inbound messages and signed status callbacks, signed (with
-twilio's RequestValidator) for the public URL and delivered to the bot's loopback address, as
-a reverse proxy would. It never sends anywhere but 127.0.0.1.
+limit on arrival (GCRA, 5 % of a second of tolerance; 429 + 20429 beyond, counted), can stall
+like a congested link (requests pile up, then arrive together), implements `POST /v1/Content`,
+and plays Twilio's side of the webhooks: signed inbound messages and signed status callbacks,
+signed (with twilio's RequestValidator) for the public URL and delivered to the bot's loopback
+address, as a reverse proxy would. It never sends anywhere but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ class FakeTwilioAPI:
         self.deliver_to = deliver_to
         self.auto_status = auto_status
         self.status_before_answer: str | None = None  # a callback that beats the 201 answer
+        self.stall_every = 0  # see `stall`
+        self.stall_seconds = 0.0
         self.messages: list[SentMessage] = []
         self.contents: list[dict[str, Any]] = []
         self.throttled = 0
@@ -266,6 +269,15 @@ class FakeTwilioAPI:
         """Answer the next `times` messages to `to` only after `seconds`."""
         self._script(to, Scripted(None, 201, "", times, delay=seconds))
 
+    def stall(self, seconds: float, *, every: int) -> None:
+        """Hold the whole API for `seconds` before every `every`-th request is counted.
+
+        A congested link or a busy Twilio: the requests sent meanwhile wait on the way, then
+        arrive (and are counted against the rate) together; their answers come late, then
+        fast. `every=0` stops it.
+        """
+        self.stall_seconds, self.stall_every = seconds, every
+
     def _script(self, to: str, scripted: Scripted) -> None:
         """Queue a scripted answer for a recipient."""
         with self._lock:
@@ -341,6 +353,9 @@ class FakeTwilioAPI:
         """POST Messages.json: validate, apply scripts and the rate, record, answer 201."""
         with self._lock:
             self.requests += 1
+            stalled = self.stall_every > 0 and self.requests % self.stall_every == 0
+        if stalled:  # blocks this server's loop: every request behind it waits, as on the wire
+            time.sleep(self.stall_seconds)  # noqa: ASYNC251
         if not self._authorized(request):
             return self._error(20003, 401, ERRORS[20003][1])
         if request.match_info["account"] != self.account_sid:

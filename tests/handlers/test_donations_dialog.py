@@ -254,7 +254,7 @@ def test_a_reference_alone_shows_the_request(
     dialog: DialogFactory, engine: Engine, places: Gazetteer
 ) -> None:
     """`R-7K3F` typed alone (the router hook in docs/donations.md): the request's status."""
-    from handlers import donations, features
+    from handlers import donations_status, features
 
     d = dialog("console:typed")
     register(d)
@@ -268,12 +268,12 @@ def test_a_reference_alone_shows_the_request(
             session=session, contact=contact, urn="console:typed", config=BotConfig(),
             now=d.clock.now(), lang="en", places=places,
         )  # fmt: skip
-        replies = donations.typed(ctx, request.ref.lower().replace("-", " "))
+        replies = donations_status.typed(ctx, request.ref.lower().replace("-", " "))
         assert (
             replies is not None and f"Request {request.ref} — Awaiting review" in replies[0].text
         )
-        assert donations.typed(ctx, "hello") is None
-        assert donations.typed(ctx, "S-2222") is None
+        assert donations_status.typed(ctx, "hello") is None
+        assert donations_status.typed(ctx, "S-2222") is None
     if hasattr(features, "text_handler"):  # once the router consults feature text handlers
         d.say(request.ref)
         assert f"Request {request.ref} — Awaiting review" in d.text()

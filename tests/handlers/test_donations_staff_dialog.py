@@ -45,13 +45,20 @@ def staff_dialog(dialog: DialogFactory, engine: Engine, clock: FixedClock) -> Di
     return dialog(STAFF)
 
 
+def filed_for_staff(
+    dialog: DialogFactory, engine: Engine, clock: FixedClock, urn: str, lang: str = "en"
+) -> tuple[Dialog, Dialog, str]:
+    """A staff member, and an official who filed a masks request; return both and its reference."""
+    staff = staff_dialog(dialog, engine, clock)
+    official = dialog(urn)
+    return staff, official, filed(official, lang)
+
+
 def test_staff_review_and_approve(
     dialog: DialogFactory, engine: Engine, clock: FixedClock
 ) -> None:
     """The new request reaches staff with buttons; /review lists it; approving tells the city."""
-    staff = staff_dialog(dialog, engine, clock)
-    official = dialog("console:amina")
-    ref = filed(official)
+    staff, official, ref = filed_for_staff(dialog, engine, clock, "console:amina")
     card = sent_to(STAFF, official)[-1]
     assert f"New donation request {ref} from Koidu, Sierra Leone" in card.text
     assert [c.label for c in card.choices] == ["✅ Approve", "❌ Decline", "❓ Ask a question"]
@@ -75,9 +82,7 @@ def test_ask_for_information_loop_in_french(
     dialog: DialogFactory, engine: Engine, clock: FixedClock
 ) -> None:
     """Staff ask; the French official gets the question, answers it; it comes back to staff."""
-    staff = staff_dialog(dialog, engine, clock)
-    official = dialog("console:jean")
-    ref = filed(official, "fr")
+    staff, official, ref = filed_for_staff(dialog, engine, clock, "console:jean", "fr")
     staff.say(f"/askinfo {ref} How many health workers will use the masks?")
     assert f"Question on {ref} sent to the official" in staff.text()
     question = sent_to("console:jean", staff)[-1]
@@ -102,9 +107,7 @@ def test_decline_with_a_reason_typed_after_the_button(
     dialog: DialogFactory, engine: Engine, clock: FixedClock
 ) -> None:
     """The Decline button asks staff for the reason; the official receives it."""
-    staff = staff_dialog(dialog, engine, clock)
-    official = dialog("console:amina")
-    ref = filed(official)
+    staff, official, ref = filed_for_staff(dialog, engine, clock, "console:amina")
     staff.say(f"/review {ref}")
     staff.tap_id(choice_id(staff.last, "ds:1:d"))
     assert f"Why is {ref} declined?" in staff.text()
@@ -134,9 +137,7 @@ def test_pledge_shipment_updates_receipt_and_problem_in_french(
     dialog: DialogFactory, engine: Engine, clock: FixedClock
 ) -> None:
     """Each shipment event is a delivery update in French; receipt and a problem are recorded."""
-    staff = staff_dialog(dialog, engine, clock)
-    official = dialog("console:jean")
-    ref = filed(official, "fr")
+    staff, official, ref = filed_for_staff(dialog, engine, clock, "console:jean", "fr")
     staff.say(f"/approve {ref}")
     staff.say("/donor Provincial Government of Henan; CN; government")
     assert "Donor D1 recorded" in staff.text()
@@ -197,9 +198,7 @@ def test_the_same_event_recorded_twice_notifies_once(
     dialog: DialogFactory, engine: Engine, clock: FixedClock
 ) -> None:
     """Recording "dispatched" again changes nothing and queues no second delivery update."""
-    staff = staff_dialog(dialog, engine, clock)
-    official = dialog("console:amina")
-    ref = filed(official)
+    staff, official, ref = filed_for_staff(dialog, engine, clock, "console:amina")
     staff.say(f"/approve {ref}")
     staff.say("/donor CATIS; CN; business")
     staff.say(f"/pledge D1 surgical_mask=2000 {ref}")

@@ -86,7 +86,7 @@ def answer(
         session=session,
         contact_id=contact_id,
         survey_id=definition.id,
-        definition_id=pinned.id or 0,
+        definition_id=pinned,
         now=clock.now(),
         expires_at=clock.now() + timedelta(days=1),
     )
@@ -114,6 +114,37 @@ def make_staff(engine: Engine, clock: FixedClock, urns: dict[str, str]) -> None:
             contacts.update_contact(
                 session=session, contact=contact, language="en", language_source="explicit"
             )
+
+
+def staff_dialog(
+    dialog: Callable[..., Dialog],
+    engine: Engine,
+    clock: FixedClock,
+    urn: str = STAFF,
+    role: str = "staff",
+) -> Dialog:
+    """A staff member (or an admin) ready to chat."""
+    make_staff(engine, clock, {urn: role})
+    return dialog(urn)
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Write report and export files under the test's directory."""
+    monkeypatch.setenv("CITYBOT_FILES_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def reporter(
+    dialog: Callable[..., Dialog],
+    engine: Engine,
+    clock: FixedClock,
+    officials: dict[str, int],
+    files_dir: Path,
+) -> Dialog:
+    """A staff member, after the officials, whose reports and exports go to the test's folder."""
+    return staff_dialog(dialog, engine, clock)
 
 
 def messages(engine: Engine, kind: str = "broadcast") -> list[OutboxMessage]:
@@ -221,8 +252,7 @@ def test_compose_preview_and_send_now(
     templates = tmp_path / "templates.yaml"
     templates.write_text("broadcast:\n  fr:\n    content_sid: HX123\n    variables: [text]\n")
     monkeypatch.setenv("WHATSAPP_TEMPLATES_FILE", str(templates))
-    make_staff(engine, clock, {ADMIN: "admin"})
-    d = dialog(ADMIN)
+    d = staff_dialog(dialog, engine, clock, ADMIN, "admin")
     compose(d, segment="2, 6", answers=["Sierra Leone, KE, Atlantis", "education"])
     preview = d.replies[-2].text
     assert "Preview of broadcast #1 “Webinar week”" in preview
@@ -276,8 +306,7 @@ def test_schedule_for_later_then_cancel(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, officials: dict[str, int]
 ) -> None:
     """A scheduled broadcast waits for its time; cancelled, it never goes."""
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     compose(d, segment="1", answers=[])
     assert "Recipients: 8 (of 10 matching contacts)" in d.replies[-2].text  # staff too
     d.say(tap="Schedule for later")
@@ -301,8 +330,7 @@ def test_a_past_time_keeps_the_draft_and_bcsend_sends_it(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, officials: dict[str, int]
 ) -> None:
     """A time already past sends nothing; /bcsend sends the draft later."""
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     compose(d, segment="4", answers=["Koidu"])  # by city: nobody lives there
     assert "Recipients: 0 (of 0 matching contacts)" in d.replies[-2].text
     d.say(tap="Schedule for later")
@@ -319,8 +347,7 @@ def test_discarding_the_draft(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, officials: dict[str, int]
 ) -> None:
     """Discard cancels the draft; nothing is sent."""
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     compose(d, segment="1", answers=[])
     d.say(tap="Discard")
     assert "The draft was discarded" in d.text()
@@ -331,8 +358,7 @@ def test_retry_sends_the_failed_again_once(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, officials: dict[str, int]
 ) -> None:
     """Failed messages are queued again with new keys; opted-out since are skipped."""
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     compose(d, segment="8", answers=["1, 2"])  # by channel: Telegram and WhatsApp
     d.say(tap="Send now")
     rows = messages(engine)
@@ -407,8 +433,7 @@ def test_a_form_submitted_after_losing_the_role_is_refused(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, officials: dict[str, int]
 ) -> None:
     """The role is checked again when the compose form is submitted."""
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     d.say("/broadcast")
     for line in ("T", "1", "Hello", "1"):
         d.say(line)
@@ -423,25 +448,15 @@ def test_a_form_submitted_after_losing_the_role_is_refused(
     assert actions(engine)[-1] == "staff_denied"
 
 
-def test_report_arrives_with_charts_as_images(
-    dialog: Callable[..., Dialog],
-    engine: Engine,
-    clock: FixedClock,
-    officials: dict[str, int],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_report_arrives_with_charts_as_images(engine: Engine, reporter: Dialog) -> None:
     """/report: priorities and support by region and country, as text and PNG images."""
-    monkeypatch.setenv("CITYBOT_FILES_DIR", str(tmp_path))
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
-    d.say("/report surveys")
-    text = d.text()
+    reporter.say("/report surveys")
+    text = reporter.text()
     assert "Development needs survey: 9 respondents" in text
     assert "Education — 8 (89%)" in text
     assert "Africa (8): Education 88%" in text
     assert "Kenya (5): Education 100%" in text and "Sierra Leone (3)" in text
-    images = d.last.attachments
+    images = reporter.last.attachments
     assert images and all(a.kind == "image" for a in images)
     for image in images:
         assert Path(image.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -449,20 +464,12 @@ def test_report_arrives_with_charts_as_images(
 
 
 def test_export_arrives_as_a_document_with_labels_in_the_chosen_language(
-    dialog: Callable[..., Dialog],
-    engine: Engine,
-    clock: FixedClock,
-    officials: dict[str, int],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    engine: Engine, reporter: Dialog
 ) -> None:
     """/export responses csv fr: one row per response, French labels; contacts as XLSX."""
-    monkeypatch.setenv("CITYBOT_FILES_DIR", str(tmp_path))
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
-    d.say("/export responses csv fr development_needs")
-    assert "9 rows" in d.text()
-    document = d.last.attachments[0]
+    reporter.say("/export responses csv fr development_needs")
+    assert "9 rows" in reporter.text()
+    document = reporter.last.attachments[0]
     assert document.kind == "document" and document.filename.endswith(".csv")
     with open(document.path, encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
@@ -473,15 +480,15 @@ def test_export_arrives_as_a_document_with_labels_in_the_chosen_language(
         "Quelles sont les trois principales priorités de développement de votre ville ?"
     )
     assert "Éducation" in rows[1][column]
-    d.say("/export contacts xlsx")
+    reporter.say("/export contacts xlsx")
     from openpyxl import load_workbook  # type: ignore[import-untyped]
 
-    book = load_workbook(d.last.attachments[0].path, read_only=True)
+    book = load_workbook(reporter.last.attachments[0].path, read_only=True)
     rows = list(book["contacts"].iter_rows(values_only=True))
     assert len(rows) == 1 + 10  # nine officials and the staff member
     assert rows[0][:3] == ("id", "Name", "Role") and rows[1][2] == "City official"
-    d.say("/export")
-    assert "Usage: /export" in d.text()
+    reporter.say("/export")
+    assert "Usage: /export" in reporter.text()
     assert actions(engine).count("export") == 2
 
 
@@ -491,8 +498,7 @@ def test_progress_messages_in_chat(
     """The staff member who sent a broadcast hears when it starts, at 25/50/75 % and the end."""
     for n in range(8):
         person(engine, clock, f"telegram:{700 + n}", country="GH")
-    make_staff(engine, clock, {STAFF: "staff"})
-    d = dialog(STAFF)
+    d = staff_dialog(dialog, engine, clock)
     compose(d, segment="2", answers=["Ghana"])
     d.say(tap="Send now")
     rows = messages(engine)
@@ -517,8 +523,7 @@ def test_the_last_admin_cannot_make_themselves_staff(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
 ) -> None:
     """Promoting the only admin down to staff is refused like demoting them."""
-    make_staff(engine, clock, {ADMIN: "admin"})
-    d = dialog(ADMIN)
+    d = staff_dialog(dialog, engine, clock, ADMIN, "admin")
     d.say("/promote console:admin staff")
     assert "last admin" in d.text()
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from bot.clock import FixedClock
-from handlers import broadcasts
+from handlers import broadcasts_segments
 from storage.db import session_scope
-from tests.handlers.test_staff_dialogs import compose, make_staff, person
+from tests.handlers.test_staff_dialogs import compose, person, staff_dialog
 from tests.support import Dialog
 
 donations = pytest.importorskip("storage.donations")
@@ -68,9 +68,11 @@ def test_segments_of_registrants_and_open_requests(
 ) -> None:
     """Registrants of a webinar, officials with open requests, and both at once (AND)."""
     with session_scope(engine) as session:
-        webinar = broadcasts.resolve(session=session, spec={"webinar": [world["webinar"]]})
-        requests = broadcasts.resolve(session=session, spec={"donations": True})
-        both = broadcasts.resolve(
+        webinar = broadcasts_segments.resolve(
+            session=session, spec={"webinar": [world["webinar"]]}
+        )
+        requests = broadcasts_segments.resolve(session=session, spec={"donations": True})
+        both = broadcasts_segments.resolve(
             session=session, spec={"webinar": [world["webinar"]], "donations": True}
         )
     assert webinar.unavailable == requests.unavailable == both.unavailable == []
@@ -83,8 +85,7 @@ def test_compose_to_webinar_registrants_in_chat(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock, world: dict[str, int]
 ) -> None:
     """The chat flow with the webinar filter previews and sends to its registrants only."""
-    make_staff(engine, clock, {"console:staff": "staff"})
-    d = dialog("console:staff")
+    d = staff_dialog(dialog, engine, clock, "console:staff")
     compose(d, segment="9, 10", answers=[str(world["webinar"])])
     preview = d.replies[-2].text
     assert "Webinar registrants: #" in preview and "Open donation requests" in preview
@@ -105,8 +106,7 @@ def test_report_and_exports_include_donations_and_webinars(
 ) -> None:
     """The report has both sections (and their charts); requests and registrations export."""
     monkeypatch.setenv("CITYBOT_FILES_DIR", str(tmp_path))
-    make_staff(engine, clock, {"console:staff": "staff"})
-    d = dialog("console:staff")
+    d = staff_dialog(dialog, engine, clock, "console:staff")
     d.say("/report donations webinars")
     assert "Donations\n" in d.text() and "Webinars\n" in d.text()
     assert "not available" not in d.text()

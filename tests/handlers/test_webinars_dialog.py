@@ -81,6 +81,27 @@ def make_staff(engine: Engine, urn: str) -> None:
         contacts.update_contact(session=session, contact=contact, staff_role="staff")
 
 
+def registered(dialog: Callable[..., Dialog], urn: str) -> Dialog:
+    """A contact who walked the registration form (an official of Koidu)."""
+    d = dialog(urn)
+    register(d)
+    return d
+
+
+def registrant(dialog: Callable[..., Dialog], urn: str, webinar: int) -> Dialog:
+    """A registered official who registered for a webinar with its deep link."""
+    d = registered(dialog, urn)
+    d.say(f"/start w{webinar}")
+    return d
+
+
+def staff_member(dialog: Callable[..., Dialog], engine: Engine, urn: str) -> Dialog:
+    """A registered contact with the staff role."""
+    d = registered(dialog, urn)
+    make_staff(engine, urn)
+    return d
+
+
 def register_fr(d: Dialog) -> None:
     """Walk the registration form in French (Koidu)."""
     d.say("Bonjour, je représente la mairie de Koidu")
@@ -101,8 +122,7 @@ def test_list_and_register_with_a_button_in_the_readers_and_the_organisers_time(
 ) -> None:
     """The list and the confirmation show both times, the link and when reminders come."""
     webinar = create(engine, clock, capacity=100)
-    d = dialog("console:amina")
-    register(d)
+    d = registered(dialog, "console:amina")
     d.say("/webinars")
     assert "Upcoming webinars" in d.text()
     assert "1. Making cities resilient" in d.text()
@@ -146,9 +166,7 @@ def test_the_calendar_file_is_rfc5545_in_utc(
 ) -> None:
     """DTSTART/DTEND in UTC, SUMMARY, URL, UID; CRLF line ends; long lines folded."""
     webinar = create(engine, clock)
-    d = dialog("console:ics")
-    register(d)
-    d.say(f"/start w{webinar}")
+    d = registrant(dialog, "console:ics", webinar)
     d.say(tap="📅 Calendar file")
     (attachment,) = d.last.attachments
     assert (attachment.kind, attachment.filename) == ("document", f"webinar-{webinar}.ics")
@@ -171,9 +189,7 @@ def test_unregistering_cancels_the_reminders_and_offers_registering_again(
 ) -> None:
     """After unregistering no reminder comes."""
     webinar = create(engine, clock)
-    d = dialog("console:leaver")
-    register(d)
-    d.say(f"/start w{webinar}")
+    d = registrant(dialog, "console:leaver", webinar)
     d.say(tap="Unregister")
     assert "You are no longer registered for «Making cities resilient»" in d.text()
     assert d.labels() == ["Register", "All webinars"]
@@ -188,9 +204,7 @@ def test_a_deep_link_registers_and_a_second_tap_says_so(
 ) -> None:
     """`/start w<id>` registers a known contact; again: already; an unknown id: the list."""
     webinar = create(engine, clock)
-    d = dialog("console:linked")
-    register(d)
-    d.say(f"/start w{webinar}")
+    d = registrant(dialog, "console:linked", webinar)
     assert "You are registered for «Making cities resilient»" in d.text()
     d.say(f"/start w{webinar}")
     assert "You are already registered" in d.text()
@@ -228,11 +242,8 @@ def test_full_closed_and_cancelled_webinars_say_so(
     """No place left, past the deadline, or cancelled: the reader is told, nothing is stored."""
     full = create(engine, clock, capacity=1)
     closing = create(engine, clock, registration_deadline=clock.now() + timedelta(hours=1))
-    first = dialog("console:first")
-    register(first)
-    first.say(f"/start w{full}")
-    d = dialog("console:late")
-    register(d)
+    registrant(dialog, "console:first", full)  # takes the only place
+    d = registered(dialog, "console:late")
     d.say(f"/start w{full}")
     assert "Sorry, «Making cities resilient» is full." in d.text()
     assert d.labels() == ["All webinars"]
@@ -276,9 +287,7 @@ def test_the_post_webinar_survey_end_to_end(
 ) -> None:
     """Invited after the end, the survey is stored with the webinar and offered only once."""
     webinar = create(engine, clock)
-    d = dialog("console:survey")
-    register(d)
-    d.say(f"/start w{webinar}")
+    d = registrant(dialog, "console:survey", webinar)
     d.tap_id(f"w:f{webinar}")  # before the webinar: not yet
     assert "opens to its registrants once the webinar has started" in d.text()
     delivered = deliver(d, engine, clock, WEBINAR_AT + timedelta(minutes=150))
@@ -328,9 +337,7 @@ def test_the_survey_ends_early_for_someone_who_did_not_attend(
 ) -> None:
     """Answering no to attendance stores that and ends the survey."""
     webinar = create(engine, clock)
-    d = dialog("console:absent")
-    register(d)
-    d.say(f"/start w{webinar}")
+    d = registrant(dialog, "console:absent", webinar)
     deliver(d, engine, clock, WEBINAR_AT + timedelta(minutes=150))
     d.say(tap="Start the survey")
     d.say(tap="No")
@@ -349,8 +356,7 @@ def test_typed_numbers_pick_webinar_buttons(
 ) -> None:
     """On channels without buttons a typed number picks the webinar, then the action."""
     create(engine, clock)
-    d = dialog("console:typist")
-    register(d)
+    d = registered(dialog, "console:typist")
     d.say("/webinars")
     d.say("1")
     assert "Local disaster risk reduction strategies" in d.text()
@@ -360,6 +366,27 @@ def test_typed_numbers_pick_webinar_buttons(
     assert "I did not understand" in d.text()
 
 
+def test_a_superscript_digit_is_asked_again_not_a_crash(
+    dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
+) -> None:
+    """`²` is a digit to str.isdigit() but not to int(): typed, linked or tapped, it is no id."""
+    webinar = create(engine, clock)
+    d = registered(dialog, "console:superscript")
+    d.say("/webinars")
+    d.say("²")  # after the webinar buttons: not one of them, the usual fallback
+    assert "I did not understand" in d.text()
+    d.say("/start w²")
+    assert "Upcoming webinars" in d.text()
+    d.tap_id("w:r²")
+    assert "Upcoming webinars" in d.text()
+    staff = staff_member(dialog, engine, "console:staff2")
+    for command in ("/webinar_cancel ²", "/webinar_edit ² duration 60"):
+        staff.say(command)
+        assert "Webinar commands for staff" in staff.text()
+    staff.say("/webinar_stats ²")
+    assert f"#{webinar} Making cities resilient" in staff.text()
+
+
 # --- staff ---------------------------------------------------------------------------------
 
 
@@ -367,9 +394,7 @@ def test_staff_create_a_webinar_in_chat(
     dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
 ) -> None:
     """The form's time in the organiser's city is stored in UTC, with the translations."""
-    d = dialog("console:staff")
-    register(d)
-    make_staff(engine, "console:staff")
+    d = staff_member(dialog, engine, "console:staff")
     d.say("/webinar_new")
     assert "What is the webinar's title (in English)?" in d.text()
     d.say("Travel South over Cloud: inclusive tourism")
@@ -415,12 +440,8 @@ def test_staff_edit_and_cancel_in_chat_and_registrants_are_told(
 ) -> None:
     """A new start reaches the registrant in their local time; the cancellation too."""
     webinar = create(engine, clock)
-    official = dialog("console:official")
-    register(official)
-    official.say(f"/start w{webinar}")
-    d = dialog("console:boss")
-    register(d)
-    make_staff(engine, "console:boss")
+    official = registrant(dialog, "console:official", webinar)
+    d = staff_member(dialog, engine, "console:boss")
     d.say(f"/webinar_edit {webinar} start 2026-11-06 22:00")
     assert f"Webinar #{webinar} updated (starts_at); 1 registrants will be told." in d.text()
     (notice,) = deliver(official, engine, clock, clock.now())
@@ -443,13 +464,9 @@ def test_staff_figures_by_country_language_and_delivery(
 ) -> None:
     """/webinar_stats: registrations by country and language, and what became of reminders."""
     webinar = create(engine, clock)
-    official = dialog("console:counted")
-    register(official)
-    official.say(f"/start w{webinar}")
+    official = registrant(dialog, "console:counted", webinar)
     deliver(official, engine, clock, WEBINAR_AT - timedelta(hours=1))
-    d = dialog("console:analyst")
-    register(d)
-    make_staff(engine, "console:analyst")
+    d = staff_member(dialog, engine, "console:analyst")
     d.say(f"/webinar_stats {webinar}")
     assert "Registered: 1; unregistered: 0" in d.text()
     assert "By country: SL 1" in d.text()
@@ -466,8 +483,7 @@ def test_officials_cannot_run_webinar_staff_commands_or_buttons(
 ) -> None:
     """The router refuses (and audits) the commands; the cancel button is checked too."""
     webinar = create(engine, clock)
-    d = dialog("console:curious")
-    register(d)
+    d = registered(dialog, "console:curious")
     d.say("/webinar_new")
     assert "What would you like to do?" in d.text()
     d.tap_id(f"w:k{webinar}")

@@ -17,7 +17,7 @@ from sqlmodel import Session, SQLModel
 
 from storage import audit, contacts, inbox, outbox, surveys
 from storage.db import session_scope
-from storage.models import Contact, OutboxMessage, SurveyDefinition, SurveyRun
+from storage.models import Contact, OutboxMessage, SurveyRun
 
 pytestmark = pytest.mark.postgres
 
@@ -140,8 +140,8 @@ def store(
     )
 
 
-def pin(session: Session, digest: str = "d1", survey_id: str = "city_profile") -> SurveyDefinition:
-    """Pin a small survey definition."""
+def pin(session: Session, digest: str = "d1", survey_id: str = "city_profile") -> int:
+    """Pin a small survey definition; return its id."""
     return surveys.pin_definition(
         session=session,
         survey_id=survey_id,
@@ -156,13 +156,11 @@ def start(
     session: Session, contact_id: int, *, expires_at: datetime = NOW + timedelta(days=1)
 ) -> SurveyRun:
     """Start a run of the pinned definition for a contact."""
-    definition = pin(session)
-    assert definition.id is not None
     return surveys.start_run(
         session=session,
         contact_id=contact_id,
-        survey_id=definition.survey_id,
-        definition_id=definition.id,
+        survey_id="city_profile",
+        definition_id=pin(session),
         now=NOW,
         expires_at=expires_at,
     )
@@ -356,8 +354,12 @@ def test_pending_events_oldest_first_per_urn_and_mark_processed(any_engine: Engi
         ]
         mine = inbox.pending_events(session=session, urn="telegram:1")
         assert [e.external_id for e in mine] == ["e0", "e2"]
-        inbox.mark_processed(session=session, event=mine[0], now=NOW + timedelta(minutes=1))
-        inbox.mark_processed(session=session, event=mine[1], now=NOW, error="bad payload")
+        inbox.mark_processed(
+            session=session, event_id=mine[0].id or 0, now=NOW + timedelta(minutes=1)
+        )
+        inbox.mark_processed(
+            session=session, event_id=mine[1].id or 0, now=NOW, error="bad payload"
+        )
     with session_scope(any_engine) as session:
         assert inbox.pending_events(session=session, urn="telegram:1") == []
         assert [e.external_id for e in inbox.pending_events(session=session)] == ["e1", "e3"]
@@ -372,7 +374,7 @@ def test_pending_urns_by_oldest_unprocessed_event(any_engine: Engine) -> None:
         assert inbox.pending_urns(session=session) == ["telegram:b", "telegram:a", "telegram:c"]
         assert inbox.pending_urns(session=session, limit=1) == ["telegram:b"]
         for event in inbox.pending_events(session=session, urn="telegram:b"):
-            inbox.mark_processed(session=session, event=event, now=NOW)
+            inbox.mark_processed(session=session, event_id=event.id or 0, now=NOW)
     with session_scope(any_engine) as session:
         assert inbox.pending_urns(session=session) == ["telegram:a", "telegram:c"]
 
@@ -649,15 +651,14 @@ def test_pin_definition_idempotent_per_digest(any_engine: Engine) -> None:
     """The same digest returns the same row; a changed digest stores a new one."""
     first = in_tx(any_engine, lambda s: pin(s, "d1"))
     with session_scope(any_engine) as session:
-        assert pin(session, "d1").id == first.id
-        assert pin(session, "d1").id == first.id
+        assert pin(session, "d1") == first
+        assert pin(session, "d1") == first
         changed = pin(session, "d2")
-        assert changed.id != first.id
+        assert changed != first
         other_survey = pin(session, "d1", survey_id="other")
-        assert other_survey.id not in (first.id, changed.id)
+        assert other_survey not in (first, changed)
     with session_scope(any_engine) as session:
-        assert first.id is not None
-        stored = surveys.get_definition(session=session, definition_id=first.id)
+        stored = surveys.get_definition(session=session, definition_id=first)
         assert stored is not None
         assert (stored.digest, stored.body) == ("d1", {"questions": [{"id": "q1"}]})
 
@@ -888,7 +889,7 @@ def test_every_datetime_reads_back_aware_utc(any_engine: Engine) -> None:
             outbox.get_message(session=session, message_id=message_id),
             surveys.active_run(session=session, contact_id=me),
             *surveys.responses(session=session),
-            pin(session),
+            surveys.get_definition(session=session, definition_id=pin(session)),
             *audit.entries(session=session),
         ]
         seen = 0

@@ -1,0 +1,106 @@
+"""Storing inbound messages before acknowledging them, with group commit (every channel).
+
+Each webhook request (or polled update) waits until its message is in the inbox. Messages
+that arrive while a write is under way are stored together by the next write, in one
+transaction and one thread hop, so a burst costs one commit instead of one each: under load
+the acknowledgement waits for at most one write before its own. Order is kept (arrival order
+is inbox order, so one person's messages stay in order), and a redelivery inside a batch is
+still recognised by the unique (channel, external id) key. When the database is unreachable
+the write fails every message of its batch with the database's own error (the webhook
+answers 503, and the platform delivers them again); any other failed write is retried
+message by message, so one message the database refuses fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from bot.limits import unreachable
+from bot.logs import describe
+from handlers.inbound import receive
+from handlers.messages import Inbound
+from storage.db import session_scope
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+Waiting = tuple[Inbound, str, "asyncio.Future[bool]"]  # a message and its request
+
+
+class InboxWriter:
+    """Stores inbound messages in batches; `accept` answers whether each one was new."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        """Write into the runtime's database and wake its inbox worker."""
+        self.runtime = runtime
+        self._pending: list[Waiting] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def accept(self, inbound: Inbound, external_id: str) -> bool:
+        """Store one message (with whatever else is waiting); False when it is a redelivery."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((inbound, external_id, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        return await done
+
+    def _store(self, batch: list[tuple[Inbound, str]]) -> list[bool]:
+        """Insert a batch in one transaction; True for each message not seen before."""
+        with session_scope(self.runtime.engine) as session:
+            return [
+                receive(session=session, inbound=inbound, external_id=external_id) is not None
+                for inbound, external_id in batch
+            ]
+
+    async def _write_all(self) -> None:
+        """Write batches until nothing is waiting."""
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                results = await asyncio.to_thread(self._store, [(i, e) for i, e, _ in batch])
+            except Exception as error:
+                logger.warning(
+                    "inbox write failed for %d messages (%s)", len(batch), describe(error)
+                )
+                if len(batch) == 1 or unreachable(error):
+                    self._fail(batch, error)
+                else:
+                    await self._write_one_by_one(batch)
+                continue
+            self._settle(batch, results)
+
+    async def _write_one_by_one(self, batch: list[Waiting]) -> None:
+        """Store each message of a failed batch on its own, so only the refused ones fail."""
+        for item in batch:
+            inbound, external_id, _ = item
+            try:
+                results = await asyncio.to_thread(self._store, [(inbound, external_id)])
+            except Exception as error:
+                logger.warning(
+                    "inbox write failed for message=%s (%s)", external_id, describe(error)
+                )
+                self._fail([item], error)
+                continue
+            self._settle([item], results)
+
+    @staticmethod
+    def _fail(batch: list[Waiting], error: Exception) -> None:
+        """Fail the waiting requests of a batch with the write's error."""
+        for _, _, done in batch:
+            if not done.done():
+                done.set_exception(error)
+
+    def _settle(self, batch: list[Waiting], results: list[bool]) -> None:
+        """Count, answer the waiting requests and wake the worker."""
+        for (inbound, _, done), stored in zip(batch, results, strict=True):
+            result = "stored" if stored else "duplicate"
+            self.runtime.count(f'inbound_total{{channel="{inbound.channel}",result="{result}"}}')
+            if not done.done():
+                done.set_result(stored)
+        if any(results):
+            self.runtime.worker.notify()
