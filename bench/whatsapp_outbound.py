@@ -96,6 +96,7 @@ def run_bot(db: str, twilio_url: str, rate: float, count: int) -> None:
         public_base_url="https://bot.example.org",
         whatsapp_templates_file=str(templates),
         whatsapp_rate_per_second=rate,
+        whatsapp_burst_seconds=0.05,  # the fake refuses more than 50 ms ahead of the rate
     )
     engine = make_engine(settings.database_url)
     channel = WhatsAppChannel(settings=settings)

@@ -113,26 +113,14 @@ def _chat(settings: Settings, urn: str) -> int:
     """Open the console simulator."""
     from bot.clock import SystemClock
     from bot.console import run_chat
-    from handlers.places import gazetteer
+    from handlers.places import LazyPlaces
 
     if not urn.startswith("console:"):
         print("citybot chat: --as takes a console: URN, e.g. console:amina", file=sys.stderr)
         return 2
     engine = prepare_database(settings)
-    run_chat(engine, settings.bot_config(), SystemClock(), _LazyPlaces(gazetteer), urn=urn)  # type: ignore[arg-type]
+    run_chat(engine, settings.bot_config(), SystemClock(), LazyPlaces(), urn=urn)
     return 0
-
-
-class _LazyPlaces:
-    """Builds the gazetteer on the first city question, not at start-up."""
-
-    def __init__(self, factory: object) -> None:
-        """Keep the factory."""
-        self._factory = factory
-
-    def __getattr__(self, name: str) -> object:
-        """Forward to the gazetteer, building it first."""
-        return getattr(self._factory(), name)  # type: ignore[operator]
 
 
 def _db(settings: Settings, action: str) -> int:

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.clock import Clock
 from bot.metrics import Registry, send_latency
@@ -23,6 +24,10 @@ from storage import contacts, outbox
 from storage.db import session_scope
 
 logger = logging.getLogger(__name__)
+
+# Pauses between attempts to record a send while the database is away: about 63 s in all,
+# well inside the lease, so the message is not claimed (and sent) again meanwhile.
+RECORD_RETRY_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +90,14 @@ class Dispatcher:
         max_backoff: float = 300.0,
         concurrency: int = 32,
         metrics: Registry | None = None,
+        lease: timedelta = timedelta(minutes=2),
     ) -> None:
-        """Bind the database, the senders, the retry policy and how many sends run at once."""
+        """Bind the database, the senders, the retry policy and how many sends run at once.
+
+        `lease` is how long a claimed message stays ours: if this process dies it is sent
+        again after that long, so it only needs to exceed the longest send (with its timeout).
+        """
+        self.lease = lease
         self.metrics = metrics if metrics is not None else Registry()
         self.send_seconds = send_latency(self.metrics)
         self.concurrency = concurrency
@@ -101,7 +112,11 @@ class Dispatcher:
         """Lease due messages of a channel."""
         with session_scope(self.engine) as session:
             rows = outbox.claim_due(
-                session=session, channel=channel, now=self.clock.now(), limit=limit
+                session=session,
+                channel=channel,
+                now=self.clock.now(),
+                limit=limit,
+                lease=self.lease,
             )
             return [
                 Job(
@@ -184,6 +199,21 @@ class Dispatcher:
                 logger.exception("sender crashed message=%s", job.id)
                 result = SendError("retry", "exception", type(exc).__name__)
             self.send_seconds.observe(time.perf_counter() - began, job.channel)
+        await self._record_surely(job, result)
+
+    async def _record_surely(self, job: Job, result: Sent | SendError) -> None:
+        """Record a send's outcome, waiting out a database outage (up to about a minute).
+
+        A send the platform took but we could not record would stay leased and go out again
+        when the lease ends; so keep trying, within the lease, then one last time.
+        """
+        for pause in RECORD_RETRY_PAUSES:
+            try:
+                await asyncio.to_thread(self._record, job, result)
+                return
+            except SQLAlchemyError:
+                logger.warning("recording message=%s failed; retrying in %.1f s", job.id, pause)
+                await asyncio.sleep(pause)
         await asyncio.to_thread(self._record, job, result)
 
     async def drain(self, channel: str, *, limit: int = 100) -> int:

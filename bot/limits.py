@@ -40,7 +40,7 @@ def declared_length(scope: Scope) -> int | None:
     if len(set(values)) != 1:
         return -1
     raw = values[0].strip()
-    if not raw.isdecimal():
+    if not raw.isdigit():  # bytes: ASCII digits only
         return -1
     return int(raw) if len(raw) <= 18 else 1 << 62
 

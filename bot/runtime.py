@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,6 +21,7 @@ from bot.worker import InboxWorker
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.messages import Inbound
+from handlers.places import LazyPlaces
 from scheduler.setup import build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
         if self.run_worker:
             self._tasks.append(asyncio.create_task(self.worker.run_forever()))
+        if isinstance(self.places, LazyPlaces):  # answer webhooks first, build it meanwhile
+            self._tasks.append(asyncio.create_task(asyncio.to_thread(self.places.warm)))
         if self.scheduler is not None:
             self.scheduler.start()
         logger.info("runtime started channels=%s", ",".join(self.channels) or "none")
@@ -121,26 +125,27 @@ def build_runtime(
     with_worker: bool = True,
 ) -> Runtime:
     """Assemble a runtime; channels come from the settings unless given."""
-    from handlers.places import gazetteer
-
     clock = clock or SystemClock()
     config = settings.bot_config()
     chosen = channels if channels is not None else {}
+    resolver = places if places is not None else LazyPlaces()
     dispatcher = Dispatcher(
         engine,
         {name: ch.sender for name, ch in chosen.items()},
         clock,
         max_attempts=settings.send_max_attempts,
+        # what a claimed message may wait for: its turn under the rate limits, then the send
+        lease=timedelta(seconds=max(60.0, 3 * settings.send_timeout_seconds)),
     )
     runtime = Runtime(
         settings=settings,
         engine=engine,
         config=config,
         clock=clock,
-        places=places or gazetteer(),
+        places=resolver,
         channels=chosen,
         dispatcher=dispatcher,
-        worker=InboxWorker(engine, config, clock, places or gazetteer()),
+        worker=InboxWorker(engine, config, clock, resolver),
         run_worker=with_worker,
     )
     runtime.worker.on_queued = runtime.wake_dispatcher

@@ -27,7 +27,7 @@ from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.inbound import process_safely
 from storage import inbox
-from storage.db import session_scope
+from storage.db import read_scope, session_scope
 from storage.inbox import PendingEvent
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class InboxWorker:
         places: PlaceResolver,
         *,
         concurrency: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         on_queued: Callable[[str], None] | None = None,
         on_processed: Callable[[list[PendingEvent]], None] | None = None,
         poll_seconds: float = 1.0,
@@ -67,7 +67,7 @@ class InboxWorker:
 
     def _pending(self, busy: frozenset[str]) -> list[PendingEvent]:
         """The oldest unprocessed events of URNs not already in hand."""
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:
             return inbox.pending_batch(
                 session=session, limit=self.batch_size * self.groups, skip_urns=busy
             )
@@ -154,11 +154,11 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
     """
     from bot.cli import prepare_database
     from bot.clock import SystemClock
-    from handlers.places import gazetteer
+    from handlers.places import LazyPlaces
 
     engine = prepare_database(settings)
     worker = InboxWorker(
-        engine, settings.bot_config(), SystemClock(), gazetteer(), poll_seconds=poll_seconds
+        engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
     )
     logger.info("inbox worker started groups=%d", worker.groups)
     with contextlib.suppress(KeyboardInterrupt):

@@ -124,6 +124,34 @@ def gazetteer() -> Gazetteer:
         return _shared()
 
 
+class LazyPlaces:
+    """The process-wide gazetteer, built on the first question that needs it, not at start-up.
+
+    Building it takes seconds; a restarting server should answer webhooks before that.
+    `warm()` builds it ahead (from a background thread) so the first city question is quick.
+    """
+
+    def warm(self) -> None:
+        """Build the gazetteer now."""
+        gazetteer()
+
+    def resolve(self, text: str) -> list[Place]:
+        """Return candidate cities for a typed name."""
+        return gazetteer().resolve(text)
+
+    def by_id(self, geonameid: int) -> Place | None:
+        """Return a city by its GeoNames id."""
+        return gazetteer().by_id(geonameid)
+
+    def country(self, text: str) -> str | None:
+        """Return the ISO code of a typed country."""
+        return gazetteer().country(text)
+
+    def country_timezone(self, code: str) -> str | None:
+        """Return a country's main time zone."""
+        return gazetteer().country_timezone(code)
+
+
 def country_name(code: str, lang: str) -> str:
     """Return a country's name in a language (the code when unknown)."""
     from babel import Locale

@@ -55,7 +55,8 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(_READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_all(engine: Engine) -> None:
@@ -63,6 +64,27 @@ def create_all(engine: Engine) -> None:
     from storage import models  # noqa: F401  (registers the tables)
 
     SQLModel.metadata.create_all(engine)
+
+
+_READ_ONLY = "citybot_read_only"
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session for reading only, rolled back at the end.
+
+    On SQLite it neither takes the in-process writer lock nor SQLite's write lock (a deferred
+    BEGIN), so a process that polls never holds writers in other processes back.
+    """
+    reader = _READERS.get(engine)
+    if reader is None:
+        reader = _READERS[engine] = engine.execution_options(**{_READ_ONLY: True})
+    with Session(reader, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 @contextmanager

@@ -95,6 +95,7 @@ class WhatsAppChannel:
             status_callback=self.public_base_url + STATUS_PATH,
             content=load_content(settings.whatsapp_templates_file),
             rate_per_second=settings.whatsapp_rate_per_second,
+            burst_seconds=settings.whatsapp_burst_seconds,
             timeout=settings.send_timeout_seconds,
         )
         self.sender: Sender = self.whatsapp_sender

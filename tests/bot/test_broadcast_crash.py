@@ -125,7 +125,7 @@ def test_a_killed_broadcast_resumes_without_losing_or_repeating(
     migrate.upgrade(engine=engine)
     seed(engine)
 
-    first = start(db, record, "--batch", "10")  # small batches: slow enough to be caught
+    first = start(db, record, "--batch", "1")  # one per transaction: slow enough to be caught
     wait_for(lambda: queued(engine) >= 1500, "queueing to be under way")
     kill(first)
     queued_at_first_kill = queued(engine)

@@ -273,9 +273,9 @@ async def test_a_refused_update_fails_alone_in_its_batch(
         good = Inbound(urn="telegram:1", text="fine", received_at=clock.now())
         bad = Inbound(urn="telegram:\ud800", text="refused", received_at=clock.now())
         results = await asyncio.gather(
-            channel.inbox.accept(good, "1"),
-            channel.inbox.accept(bad, "2"),
-            channel.inbox.accept(good, "3"),
+            runtime.accept(good, "1"),
+            runtime.accept(bad, "2"),
+            runtime.accept(good, "3"),
             return_exceptions=True,
         )
     assert results[0] is True and results[2] is True

@@ -628,6 +628,8 @@ class WhatsAppBot:
             "public_base_url": self.public_base_url,
             "whatsapp_templates_file": path,
             "send_timeout_seconds": 2.0,
+            # the sender's tolerance matches this fake's: its burst over its rate
+            "whatsapp_burst_seconds": fake.burst / fake.rate if fake.rate else 1.0,
             "staff_urns": {},
             "default_language": "en",
         }

@@ -1,0 +1,1 @@
+"""Process-level reliability suite: SIGKILL, database outages and platform faults."""
