@@ -5,12 +5,14 @@ Each message goes the way `citybot serve` takes it: `Runtime.accept` stores it i
 engine, and its state change and replies (outbox rows) commit together on SQLite. Latency
 is from the moment a message is offered to the commit of its replies.
 
-Two runs, both printed:
+Three runs, all printed:
 - saturation: `--concurrent` officials each send their next line as soon as the previous one
   is answered (a closed loop): the most messages per second the engine sustains;
 - offered load: messages arrive at `--rate` per second whatever happens (an open loop, spread
   over `--officials` officials who each wait for their answer): the achieved rate and the
-  p50/p99 latency at that load.
+  p50/p99 latency at that load;
+- engine alone: the same officials' lines stored, then routed straight through the worker's
+  transactions with no event loop in between: what the engine and storage do by themselves.
 
     .venv/bin/python bench/engine_throughput.py [--rate 1000] [--officials 1000]
 """
@@ -168,6 +170,56 @@ def report(name: str, run: Run, wall: float, cpu: float) -> None:
     )
 
 
+def engine_alone(runtime: Runtime, officials: int, batch: int) -> None:
+    """Route stored messages straight through the worker's transaction, no event loop.
+
+    Each round stores every official's next line, then routes the inbox in transactions of
+    `batch` events (`process_safely`, what the worker runs): the engine and storage alone,
+    without the asyncio hops of the runtime. Latency here is a batch's time, for each of its
+    messages.
+    """
+    from handlers.inbound import process_safely, receive
+    from storage import inbox
+    from storage.db import read_scope
+
+    urns = [f"console:e{i}" for i in range(officials)]
+    latencies: list[float] = []
+    routed = 0
+    wall = time.perf_counter()
+    cpu = time.process_time()
+    for step, text in enumerate(SCRIPT):
+        now = datetime.now(UTC)
+        with session_scope(runtime.engine) as session:
+            for urn in urns:
+                inbound = Inbound(urn=urn, text=text, received_at=now)
+                receive(session=session, inbound=inbound, external_id=f"{urn}:{step}")
+        while True:
+            with read_scope(runtime.engine) as session:
+                events = inbox.pending_batch(session=session, limit=batch)
+            if not events:
+                break
+            began = time.perf_counter()
+            with session_scope(runtime.engine) as session:
+                process_safely(
+                    session=session,
+                    events=events,
+                    config=runtime.config,
+                    now=datetime.now(UTC),
+                    places=runtime.places,
+                )
+            latencies += [time.perf_counter() - began] * len(events)
+            routed += len(events)
+    wall = time.perf_counter() - wall
+    cpu = time.process_time() - cpu
+    latencies.sort()
+    print(
+        f"engine alone: {officials} officials, {routed} messages, transactions of {batch}: "
+        f"{routed / wall:,.0f} messages/s (CPU {cpu / routed * 1000:.2f} ms a message, storing"
+        f" included); batch time p50 {statistics.median(latencies) * 1000:.1f} ms,"
+        f" p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
+
+
 async def main() -> None:
     """Run both loads and print the figures."""
     parser = argparse.ArgumentParser()
@@ -178,6 +230,9 @@ async def main() -> None:
     runtime = build(tempfile.mkdtemp(prefix="citybot-bench-"))
     worker = asyncio.create_task(runtime.worker.run_forever())
     try:
+        warm = Run(runtime, "w", 4)  # loads definitions, strings, language models first
+        runtime.worker.on_processed = warm.processed
+        await closed_loop(warm)
         saturation = Run(runtime, "s", args.concurrent)
         runtime.worker.on_processed = saturation.processed
         cpu = time.process_time()
@@ -191,10 +246,11 @@ async def main() -> None:
         report("offered load (open loop)", offered, wall, time.process_time() - cpu)
     finally:
         worker.cancel()
+    engine_alone(runtime, args.officials, runtime.worker.batch_size)
     with session_scope(runtime.engine) as session:
         queued = sum(outbox.count_by_status(session=session).values())
         submitted = len(surveys.responses(session=session, survey_id="development_needs"))
-    officials = args.concurrent + args.officials
+    officials = 4 + args.concurrent + 2 * args.officials
     print(f"surveys submitted: {submitted} of {officials}; replies queued: {queued}")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if submitted != officials:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -13,10 +15,46 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
-# SQLite has one writer at a time. Threads of one process queue on this lock instead of
-# sleeping in SQLite's busy handler (which backs off up to 100 ms a try); other processes
-# still meet the busy timeout.
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+class WriterLock:
+    """SQLite's one writer at a time, as a queue rather than a polling busy handler.
+
+    SQLite's busy handler sleeps between tries (1, 2, 5 … up to 100 ms), so a writer waiting
+    for another one is late by a sleep and can be overtaken again and again by a process that
+    writes in a loop (the inbox worker beside `serve`). Writers of one process queue on an
+    RLock; those of different processes on an exclusive flock of a file beside the database,
+    which the kernel hands over the moment it is released. Reentrant within a thread.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        """Guard the database file at `path` (None for an in-memory database)."""
+        self.path = f"{path}-writer.lock" if path else None
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        """Wait for our turn to write."""
+        self._thread_lock.acquire()
+        if self._depth == 0 and self.path is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        """Let the next writer in."""
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, WriterLock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -31,7 +69,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             poolclass=StaticPool if in_memory else None,
         )
         _tune_sqlite(engine)
-        _WRITE_LOCKS[engine] = threading.RLock()
+        _WRITE_LOCKS[engine] = WriterLock(None if in_memory else engine.url.database)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
