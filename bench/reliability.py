@@ -74,18 +74,18 @@ SCENARIOS = """\
   random and hostile bodies to the three webhooks; never a 5xx, nothing stored for a refusal.
 """
 LIMITS = """\
-- A message leased by a process that dies stays leased for the outbox lease (2 minutes,
-  `storage/outbox.py: claim_due`) before another process sends it; the same person's later
-  messages wait behind it (their order is kept). The figures count them as *in flight*: each
-  may have reached the platform already, so it may be duplicated, never lost. CI expires
-  those leases while serve is down (the state after two minutes of downtime); this runner
-  waits them out for real unless given --expire-leases.
-- The same holds when the database fails between a send and its record (the xfail row): the
-  dispatcher records the outcome once, so the row keeps its lease and the message is sent
-  again once the lease runs out; in the outage above every message in flight was duplicated
-  so. Retrying the record for less than the lease would make these zero.
-- A restart of serve takes the time shown (start-up builds the gazetteer); webhooks are
-  refused meanwhile and the platforms retry them.
+- A message leased by a process that dies stays leased for the outbox lease (`serve` uses
+  max(60 s, 3 × SEND_TIMEOUT_SECONDS); `bot/runtime.py`) before another process sends it; the
+  same person's later messages wait behind it (their order is kept). The figures count them
+  as *in flight*: each may have reached the platform already, so it may be duplicated, never
+  lost. CI expires those leases while serve is down (the state after the lease's downtime);
+  this runner waits them out for real unless given --expire-leases.
+- When the database fails between a send and its record, the dispatcher keeps trying to
+  record the outcome (about a minute, inside the lease: `bot/dispatcher.py`,
+  `RECORD_RETRY_PAUSES`), so such a message is not sent again.
+- A restart of serve takes the time shown; the gazetteer is built in the background after
+  start-up, so webhooks are answered meanwhile (refused only while the process is down, and
+  the platforms retry those).
 - Telegram has no idempotency key: a send that timed out is retried and may arrive twice.
   WhatsApp sends that time out are not retried (failed, reason `timeout`), so they are never
   duplicated, but one Twilio did accept is marked failed.
