@@ -317,19 +317,15 @@ def requeue_held(
     channel: str | None = None,
 ) -> int:
     """Put held messages back in the queue, due now with fresh attempts; return the count."""
-    stmt = (
-        update(OutboxMessage)
-        .where(*_held_where(kind, language, channel))
-        .values(
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            updated_at=now,
-            error_code=None,
-            error_reason=None,
-        )
+    fresh = {"status": "pending", "attempts": 0, "next_attempt_at": now}
+    return _change_held(
+        session,
+        (kind, language, channel),
+        updated_at=now,
+        error_code=None,
+        error_reason=None,
+        **fresh,
     )
-    return int(session.exec(stmt).rowcount or 0)
 
 
 def cancel_held(
@@ -342,13 +338,21 @@ def cancel_held(
     channel: str | None = None,
 ) -> int:
     """End held messages as cancelled, keeping the reason; return the count."""
-    stmt = (
-        update(OutboxMessage)
-        .where(*_held_where(kind, language, channel))
-        .values(
-            status="cancelled", updated_at=now, error_code="cancelled", error_reason=reason[:300]
-        )
+    return _change_held(
+        session,
+        (kind, language, channel),
+        status="cancelled",
+        updated_at=now,
+        error_code="cancelled",
+        error_reason=reason[:300],
     )
+
+
+def _change_held(
+    session: Session, where: tuple[str | None, str | None, str | None], **values: Any
+) -> int:
+    """Set `values` on the held messages the filters (kind, language, channel) select."""
+    stmt = update(OutboxMessage).where(*_held_where(*where)).values(**values)
     return int(session.exec(stmt).rowcount or 0)
 
 

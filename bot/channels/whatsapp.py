@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -49,6 +50,25 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_FORM_BYTES = 256 * 1024
 STATUS_RETRY_DELAYS = (0.5, 2.0, 5.0)  # a callback may beat the recording of the message id
 LATE_FAILURES = frozenset({str(NEEDS_TEMPLATE), str(OPTED_OUT)})
+SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
+# Every MessageStatus Twilio documents; anything else is acknowledged and ignored.
+KNOWN_STATUSES = frozenset(
+    {
+        "accepted",
+        "scheduled",
+        "canceled",
+        "queued",
+        "sending",
+        "sent",
+        "failed",
+        "delivered",
+        "undelivered",
+        "receiving",
+        "received",
+        "read",
+        "partially_delivered",
+    }
+)
 
 
 def _twiml() -> Response:
@@ -59,6 +79,16 @@ def _twiml() -> Response:
 def _address(value: str) -> str:
     """The opaque WhatsApp address of a `From`/`To` value (a phone number or a scoped id)."""
     return value.strip().removeprefix("whatsapp:")
+
+
+def _valid_sid(value: str | None) -> bool:
+    """Whether a value looks like a Twilio SID: two capital letters and 32 hex digits."""
+    return value is not None and SID.fullmatch(value) is not None
+
+
+def _valid_address(value: str) -> bool:
+    """Whether an address is something a person could have (printable, at most 64 long)."""
+    return 0 < len(value) <= 64 and value.isprintable()
 
 
 class WhatsAppChannel:
@@ -170,9 +200,10 @@ class WhatsAppChannel:
             return PlainTextResponse("invalid signature", status_code=403)
         sid = form.get("MessageSid") or form.get("SmsMessageSid") or form.get("SmsSid")
         sender = form.get("From", "")
-        if not sid or not _address(sender):
-            logger.warning("whatsapp inbound rejected: no MessageSid or From")
-            return PlainTextResponse("MessageSid and From are required", status_code=400)
+        if not _valid_sid(sid) or not _valid_address(_address(sender)):
+            logger.warning("whatsapp inbound rejected: no valid MessageSid or From")
+            return PlainTextResponse("a valid MessageSid and From are required", status_code=400)
+        assert sid is not None
         runtime = self._runtime()
         choice = form.get("ButtonPayload") or form.get("ListId") or None
         text = form.get("Body") or form.get("ButtonText") or form.get("ListTitle") or ""
@@ -196,8 +227,13 @@ class WhatsAppChannel:
             return PlainTextResponse("invalid signature", status_code=403)
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
-        if not sid or not status:
-            return PlainTextResponse("MessageSid and MessageStatus are required", status_code=400)
+        if not _valid_sid(sid) or not status:
+            return PlainTextResponse(
+                "a valid MessageSid and a MessageStatus are required", status_code=400
+            )
+        if status not in KNOWN_STATUSES:  # acknowledged, so Twilio does not retry it; unlogged
+            self._runtime().count('whatsapp_status_total{result="unknown_status"}')
+            return _twiml()
         error = (form.get("ErrorCode") or "").strip() or None
         found = await asyncio.to_thread(self._apply_status, sid, status, error)
         if found is None:

@@ -144,3 +144,25 @@ def test_an_early_callback_is_applied_when_the_send_is_recorded(
     bot.clock.advance(timedelta(seconds=1))
     wait_until(lambda: metric(bot, "applied") == 1, timeout=10)
     assert metric(bot, "unknown") == 0 and row.provider_id
+
+
+def test_malformed_ids_addresses_and_statuses_are_refused_or_ignored(bot: WhatsAppBot) -> None:
+    """Signed but not Twilio's shape: a 400, nothing stored; an unknown status changes nothing."""
+    callback = bot.public_base_url + "/whatsapp/status"
+    inbound = bot.public_base_url + "/whatsapp/inbound"
+    row = queued(bot, "Reminder")
+    bad_sid = {"MessageSid": "SM-not-a-sid\n", "MessageStatus": "delivered"}
+    assert bot.fake.send_callback(callback, bad_sid) == 400
+    odd_status = bot.fake.status_params(row.provider_id, "delivered\nforged log line", None)
+    assert bot.fake.send_callback(callback, odd_status) == 200
+    assert bot.row(row.id).status == "queued"
+    assert metric(bot, "unknown_status") == 1
+    for sender in ("whatsapp:+2327600\x000001", "whatsapp:+" + "7" * 80):
+        form = {"MessageSid": new_sid(), "From": sender, "Body": "hello", "To": "whatsapp:+1"}
+        assert bot.fake.send_callback(inbound, form) == 400
+    form = {"MessageSid": "SM" + "z" * 32, "From": f"whatsapp:{PHONE}", "Body": "hello"}
+    assert bot.fake.send_callback(inbound, form) == 400
+    with session_scope(bot.engine) as session:
+        from storage import inbox
+
+        assert inbox.pending_events(session=session) == []
