@@ -55,16 +55,11 @@ def worker_child(folder: str) -> None:
     """`citybot worker` on the same database: routes what the server stores."""
     import logging
 
-    from bot.clock import SystemClock
-    from bot.worker import InboxWorker
-    from handlers.config import BotConfig
-    from handlers.places import gazetteer
-    from storage.db import make_engine
+    from bot.settings import get_settings
+    from bot.worker import run_standalone
 
     logging.basicConfig(level=logging.WARNING)
-    engine = make_engine(f"sqlite:///{folder}/bench.db")
-    worker = InboxWorker(engine, BotConfig(), SystemClock(), gazetteer(), poll_seconds=0.05)
-    asyncio.run(worker.run_forever())
+    run_standalone(get_settings(database_url=f"sqlite:///{folder}/bench.db"), poll_seconds=0.05)
 
 
 def serve_child(port: int, folder: str, store_only: bool, split: bool = False) -> None:

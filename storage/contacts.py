@@ -154,11 +154,6 @@ def erase_contact(*, session: Session, contact: Contact, now: datetime) -> None:
     session.flush()
 
 
-def touch_urn(*, session: Session, urn: str, now: datetime) -> None:
-    """Record that a message came in on this URN (the channel proactive messages prefer)."""
-    session.connection().execute(_touch(), {"u": urn, "now": now})
-
-
 def record_inbound(
     *, session: Session, seen: Collection[tuple[Contact, str]], now: datetime
 ) -> None:

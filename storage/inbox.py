@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, Update, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
-from sqlmodel import Session, col, func, select, update
+from sqlmodel import Session, col, update
 
 from storage.models import InboxEvent
 from storage.upsert import insert_ignore
@@ -51,28 +51,6 @@ def store_event(
         },
         flush=False,  # nothing refers to the inbox
     )
-
-
-def pending_events(
-    *, session: Session, urn: str | None = None, limit: int = 100
-) -> list[InboxEvent]:
-    """Return unprocessed events, oldest first, optionally for one URN."""
-    stmt = select(InboxEvent).where(col(InboxEvent.processed_at).is_(None))
-    if urn is not None:
-        stmt = stmt.where(InboxEvent.urn == urn)
-    return list(session.exec(stmt.order_by(col(InboxEvent.id)).limit(limit)))
-
-
-def pending_urns(*, session: Session, limit: int = 100) -> list[str]:
-    """Return the URNs that have unprocessed events, by their oldest event."""
-    stmt = (
-        select(InboxEvent.urn)
-        .where(col(InboxEvent.processed_at).is_(None))
-        .group_by(InboxEvent.urn)
-        .order_by(func.min(InboxEvent.id))
-        .limit(limit)
-    )
-    return list(session.exec(stmt))
 
 
 def pending_batch(

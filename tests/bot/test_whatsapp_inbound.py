@@ -55,7 +55,7 @@ class Webhook:
     def events(self) -> list[InboxEvent]:
         """Everything stored in the inbox."""
         with session_scope(self.engine) as session:
-            return inbox.pending_events(session=session)
+            return inbox.pending_batch(session=session)
 
 
 @pytest.fixture(scope="module")

@@ -165,4 +165,4 @@ def test_malformed_ids_addresses_and_statuses_are_refused_or_ignored(bot: WhatsA
     with session_scope(bot.engine) as session:
         from storage import inbox
 
-        assert inbox.pending_events(session=session) == []
+        assert inbox.pending_batch(session=session) == []

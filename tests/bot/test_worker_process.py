@@ -31,7 +31,7 @@ def _settings(url: str) -> Settings:
 def _pending(engine: Engine) -> int:
     """How many inbox events wait to be routed."""
     with session_scope(engine) as session:
-        return len(inbox.pending_events(session=session))
+        return len(inbox.pending_batch(session=session))
 
 
 def _replies(engine: Engine) -> int:

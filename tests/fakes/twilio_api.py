@@ -683,7 +683,7 @@ class WhatsAppBot:
         def done() -> bool:
             """Whether nothing of the URN is waiting."""
             with session_scope(self.engine) as session:
-                if inbox.pending_events(session=session, urn=urn):
+                if inbox.pending_batch(session=session, urn=urn):
                     return False
                 rows = outbox.messages_for(session=session, urn=urn)
                 return all(

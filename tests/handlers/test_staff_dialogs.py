@@ -58,7 +58,7 @@ def person(
             **flags,
         )
         if last is not None:
-            contacts.touch_urn(session=session, urn=urn, now=last)
+            contacts.record_inbound(session=session, seen=[(contact, urn)], now=last)
         if priorities is not None:
             answer(session, contact.id or 0, country, priorities, support or [], clock)
         return contact.id or 0

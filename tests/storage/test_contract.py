@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -182,9 +183,10 @@ def assert_utc(value: datetime | None) -> None:
     assert value.tzinfo == UTC
 
 
-def datetimes_of(row: SQLModel) -> dict[str, datetime]:
-    """Every non-null datetime field of a row."""
-    return {k: v for k, v in row.model_dump().items() if isinstance(v, datetime)}
+def datetimes_of(row: SQLModel | inbox.PendingEvent) -> dict[str, datetime]:
+    """Every non-null datetime field of a row (a table model or a pending inbox event)."""
+    fields = row.model_dump() if isinstance(row, SQLModel) else dataclasses.asdict(row)
+    return {k: v for k, v in fields.items() if isinstance(v, datetime)}
 
 
 # --- contacts ------------------------------------------------------------------------------------
@@ -319,7 +321,7 @@ def test_store_event_dedupes_per_channel_and_keeps_first_row(any_engine: Engine)
         later = NOW + timedelta(minutes=1)
         assert store(session, "m1", urn="telegram:3", payload={"text": "later"}, at=later) is None
     with session_scope(any_engine) as session:
-        events = inbox.pending_events(session=session)
+        events = inbox.pending_batch(session=session)
         assert [(e.external_id, e.urn) for e in events] == [
             ("m1", "telegram:1"),
             ("m2", "telegram:1"),
@@ -331,28 +333,28 @@ def test_store_event_dedupes_per_channel_and_keeps_first_row(any_engine: Engine)
         other = store(session, "m1", channel="whatsapp", urn="whatsapp:+1")
         assert other is not None and other != first
     with session_scope(any_engine) as session:
-        assert [e.channel for e in inbox.pending_events(session=session, urn="whatsapp:+1")] == [
+        assert [e.channel for e in inbox.pending_batch(session=session, urn="whatsapp:+1")] == [
             "whatsapp"
         ]
 
 
-def test_pending_events_oldest_first_per_urn_and_mark_processed(any_engine: Engine) -> None:
+def test_pending_batch_oldest_first_per_urn_and_mark_processed(any_engine: Engine) -> None:
     """Unprocessed events come oldest first, optionally per URN; processed ones drop out."""
     with session_scope(any_engine) as session:
         for i, urn in enumerate(["telegram:1", "telegram:2", "telegram:1", "telegram:2"]):
             store(session, f"e{i}", urn=urn, at=NOW + timedelta(seconds=i))
     with session_scope(any_engine) as session:
-        assert [e.external_id for e in inbox.pending_events(session=session)] == [
+        assert [e.external_id for e in inbox.pending_batch(session=session)] == [
             "e0",
             "e1",
             "e2",
             "e3",
         ]
-        assert [e.external_id for e in inbox.pending_events(session=session, limit=2)] == [
+        assert [e.external_id for e in inbox.pending_batch(session=session, limit=2)] == [
             "e0",
             "e1",
         ]
-        mine = inbox.pending_events(session=session, urn="telegram:1")
+        mine = inbox.pending_batch(session=session, urn="telegram:1")
         assert [e.external_id for e in mine] == ["e0", "e2"]
         inbox.mark_processed(
             session=session, event_id=mine[0].id or 0, now=NOW + timedelta(minutes=1)
@@ -361,22 +363,8 @@ def test_pending_events_oldest_first_per_urn_and_mark_processed(any_engine: Engi
             session=session, event_id=mine[1].id or 0, now=NOW, error="bad payload"
         )
     with session_scope(any_engine) as session:
-        assert inbox.pending_events(session=session, urn="telegram:1") == []
-        assert [e.external_id for e in inbox.pending_events(session=session)] == ["e1", "e3"]
-
-
-def test_pending_urns_by_oldest_unprocessed_event(any_engine: Engine) -> None:
-    """pending_urns lists each URN with unprocessed events once, by its oldest event."""
-    with session_scope(any_engine) as session:
-        for i, urn in enumerate(["telegram:b", "telegram:a", "telegram:b", "telegram:c"]):
-            store(session, f"e{i}", urn=urn)
-    with session_scope(any_engine) as session:
-        assert inbox.pending_urns(session=session) == ["telegram:b", "telegram:a", "telegram:c"]
-        assert inbox.pending_urns(session=session, limit=1) == ["telegram:b"]
-        for event in inbox.pending_events(session=session, urn="telegram:b"):
-            inbox.mark_processed(session=session, event_id=event.id or 0, now=NOW)
-    with session_scope(any_engine) as session:
-        assert inbox.pending_urns(session=session) == ["telegram:a", "telegram:c"]
+        assert inbox.pending_batch(session=session, urn="telegram:1") == []
+        assert [e.external_id for e in inbox.pending_batch(session=session)] == ["e1", "e3"]
 
 
 def test_redact_events_blanks_payload_and_urn(any_engine: Engine) -> None:
@@ -391,11 +379,11 @@ def test_redact_events_blanks_payload_and_urn(any_engine: Engine) -> None:
     )
     assert n == 2
     with session_scope(any_engine) as session:
-        events = {e.external_id: e for e in inbox.pending_events(session=session)}
+        events = {e.external_id: e for e in inbox.pending_batch(session=session)}
         assert (events["e1"].urn, events["e1"].payload) == ("erased", {})
         assert (events["e2"].urn, events["e2"].payload) == ("erased", {})
         assert (events["e3"].urn, events["e3"].payload) == ("telegram:2", {"text": "keep me"})
-        assert inbox.pending_events(session=session, urn="telegram:1") == []
+        assert inbox.pending_batch(session=session, urn="telegram:1") == []
 
 
 # --- outbox --------------------------------------------------------------------------------------
@@ -883,9 +871,9 @@ def test_every_datetime_reads_back_aware_utc(any_engine: Engine) -> None:
     with session_scope(any_engine) as session:
         if any_engine.dialect.name == "postgresql":  # read back in a session that is not UTC
             session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Asia/Kolkata'")
-        rows: list[SQLModel | None] = [
+        rows: list[SQLModel | inbox.PendingEvent | None] = [
             contacts.get_contact(session=session, contact_id=me),
-            *inbox.pending_events(session=session),
+            *inbox.pending_batch(session=session),
             outbox.get_message(session=session, message_id=message_id),
             surveys.active_run(session=session, contact_id=me),
             *surveys.responses(session=session),
@@ -930,7 +918,7 @@ def test_naive_datetime_is_refused(any_engine: Engine) -> None:
             pytest.fail(f"{where}: a naive datetime was accepted")
     with session_scope(any_engine) as session:
         assert contacts.get_contact_by_urn(session=session, urn="telegram:2") is None
-        assert inbox.pending_events(session=session) == []
+        assert inbox.pending_batch(session=session) == []
         assert outbox.count_by_status(session=session) == {}
         assert surveys.active_run(session=session, contact_id=me) is None
         assert audit.entries(session=session) == []
@@ -984,7 +972,7 @@ def test_concurrent_store_event_same_id_stores_one_row(any_engine: Engine) -> No
     results = run_threads(4, work)
     assert len([r for r in results if r is not None]) == 1
     with session_scope(any_engine) as session:
-        assert len(inbox.pending_events(session=session)) == 1
+        assert len(inbox.pending_batch(session=session)) == 1
 
 
 def test_concurrent_claims_take_each_message_at_most_once(any_engine: Engine) -> None:
