@@ -64,12 +64,11 @@ def pending_batch(
 
     Events of `skip_urns` (in hand elsewhere) are left out; `urn` keeps only that URN's.
     """
-    params: dict[str, Any] = {"limit": limit + len(skip_urns)}
+    params: dict[str, Any] = {"limit": limit, "skip": list(skip_urns)}
     if urn is not None:
         params["urn"] = urn
     rows = session.connection().execute(_pending(urn is not None), params)
-    events = [PendingEvent(*row) for row in rows if row[3] not in skip_urns]
-    return events[:limit]
+    return [PendingEvent(*row) for row in rows]
 
 
 @cache
@@ -83,7 +82,10 @@ def _pending(one_urn: bool) -> Select[Any]:
         table.c.urn,
         table.c.payload,
         table.c.received_at,
-    ).where(table.c.processed_at.is_(None))
+    ).where(
+        table.c.processed_at.is_(None),
+        table.c.urn.not_in(bindparam("skip", expanding=True)),  # cached whatever the list
+    )
     if one_urn:
         stmt = stmt.where(table.c.urn == bindparam("urn"))
     return stmt.order_by(table.c.id).limit(bindparam("limit"))

@@ -354,6 +354,8 @@ def test_pending_batch_oldest_first_per_urn_and_mark_processed(any_engine: Engin
             "e0",
             "e1",
         ]
+        others = inbox.pending_batch(session=session, skip_urns={"telegram:1"}, limit=2)
+        assert [e.external_id for e in others] == ["e1", "e3"]  # a URN in hand is skipped
         mine = inbox.pending_batch(session=session, urn="telegram:1")
         assert [e.external_id for e in mine] == ["e0", "e2"]
         inbox.mark_processed(
