@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hmac
 import json
 import logging
@@ -39,6 +38,7 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter, Teleg
 from telegram.ext import Application
 
 from bot.channels.telegram_adapter import Received, to_received
+from bot.channels.telegram_checks import Malformed, clean, valid_update_id, well_formed
 from bot.channels.telegram_sender import (
     ApiRequest,
     RemovedKeyboards,
@@ -74,11 +74,6 @@ COMMANDS = (
     "stop",
 )
 MAX_BODY = 1 << 20  # an update is a few kilobytes
-MAX_UPDATE_ID = (1 << 63) - 1
-MAX_CHAT_ID = 1 << 53  # Telegram's ids fit in 52 bits
-MAX_TEXT = 8192  # a message is at most 4096 characters (UTF-16 units) after entities parsing
-MAX_CALLBACK_DATA = 64  # bytes
-MAX_LANGUAGE_CODE = 35  # an IETF language tag
 
 
 def _quiet_http_logs(*secrets: str | None) -> None:
@@ -88,67 +83,6 @@ def _quiet_http_logs(*secrets: str | None) -> None:
         if log.level == logging.NOTSET:
             log.setLevel(logging.WARNING)
     protect_secrets(*secrets)
-
-
-def _valid_unicode(text: str) -> str:
-    """`text` with lone surrogates (from `\\ud800` escapes in JSON) replaced by U+FFFD."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def _clean(received: Received) -> Received:
-    """The update with storable text: no lone surrogates, which no database accepts."""
-    inbound = received.inbound
-    if inbound is None:
-        return received
-    text = _valid_unicode(inbound.text)
-    choice = _valid_unicode(inbound.choice_id) if inbound.choice_id is not None else None
-    hint = _valid_unicode(inbound.language_hint) if inbound.language_hint is not None else None
-    if (text, choice, hint) == (inbound.text, inbound.choice_id, inbound.language_hint):
-        return received
-    cleaned = dataclasses.replace(inbound, text=text, choice_id=choice, language_hint=hint)
-    return dataclasses.replace(received, inbound=cleaned)
-
-
-def _is_int(value: object, low: int, high: int) -> bool:
-    """Whether `value` is an int (not a bool) in [low, high]."""
-    return type(value) is int and low <= value <= high
-
-
-def _short_text(value: object, limit: int, *, optional: bool = True) -> bool:
-    """Whether `value` is a string of at most `limit` characters (or None when optional)."""
-    if value is None:
-        return optional
-    return isinstance(value, str) and len(value) <= limit
-
-
-def well_formed(received: Received) -> bool:
-    """Whether an update's ids and fields have the types and ranges Telegram documents."""
-    if not _is_int(received.update_id, 0, MAX_UPDATE_ID):
-        return False
-    if not _is_int(received.chat_id, -MAX_CHAT_ID, MAX_CHAT_ID):
-        return False
-    if received.callback_message_id is not None and not _is_int(
-        received.callback_message_id, 0, MAX_UPDATE_ID
-    ):
-        return False
-    if not _short_text(received.callback_query_id, 256):
-        return False
-    inbound = received.inbound
-    if inbound is None:
-        return True
-    choice = inbound.choice_id
-    if choice is not None and not (
-        isinstance(choice, str)
-        and 1 <= len(choice.encode("utf-8", "surrogatepass")) <= MAX_CALLBACK_DATA
-    ):
-        return False
-    return _short_text(inbound.text, MAX_TEXT, optional=False) and _short_text(
-        inbound.language_hint, MAX_LANGUAGE_CODE
-    )
-
-
-class Malformed(ValueError):
-    """An update that is not what Telegram sends."""
 
 
 def webhook_url(settings: Settings) -> str:
@@ -255,7 +189,7 @@ class TelegramChannel:
             data = json.loads(body)
         except (ValueError, RecursionError) as error:
             raise Malformed("not JSON") from error
-        if not isinstance(data, dict) or not _is_int(data.get("update_id"), 0, MAX_UPDATE_ID):
+        if not isinstance(data, dict) or not valid_update_id(data.get("update_id")):
             raise Malformed("not an update")
         try:
             return Update.de_json(data, self.bot)
@@ -274,7 +208,7 @@ class TelegramChannel:
             return None
         if not well_formed(received):
             raise Malformed("out-of-range fields")
-        return _clean(received)
+        return clean(received)
 
     async def receive(self, update: Update) -> bool:
         """Answer a tap, then store the update; False when it is a redelivery or ignored."""
