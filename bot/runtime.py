@@ -110,6 +110,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.worker.settle()
         for channel in self.channels.values():
             await channel.stop()
 

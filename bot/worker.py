@@ -138,6 +138,10 @@ class InboxWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
+    async def settle(self) -> None:
+        """Wait for the groups in hand to commit (on shutdown: none is left half-told)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def drain(self) -> None:
         """Process until nothing is pending (tests and shutdown)."""
         while await self.run_once() or self._tasks:
