@@ -7,8 +7,6 @@ Step keys are question ids, `question#item` for questions repeated per selected 
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,7 +27,7 @@ from handlers.definitions import Definition, Question
 from handlers.i18n import keyword_of, pick, t
 from handlers.messages import Choice, Outgoing
 from handlers.places import Place, country_name
-from handlers.text import normalise
+from handlers.text import typed_label
 
 SUMMARY = "#summary"
 EDIT = "#edit"
@@ -473,21 +471,6 @@ class Walker:
             else:
                 out[qid] = state.answers[step]
         return out
-
-
-def label_key(text: str) -> str:
-    """Reduce a label or a typed text for matching: case, accents, emoji, punctuation folded."""
-    folded = "".join(
-        ch for ch in normalise(text) if unicodedata.category(ch)[0] not in "SC" and ch != "\ufe0f"
-    )
-    return " ".join(folded.split())
-
-
-def typed_label(text: str, labels: Mapping[str, str]) -> str | None:
-    """Return the value whose label the text is (typed instead of tapped); None if not one."""
-    key = label_key(text)
-    found = {value for value, label in labels.items() if key and label_key(label) == key}
-    return found.pop() if len(found) == 1 else None
 
 
 def _same(value: Any, expected: Any) -> bool:

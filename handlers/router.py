@@ -21,11 +21,10 @@ import logging
 
 from handlers import account, features, runs
 from handlers.context import Ctx
-from handlers.engine import typed_label
 from handlers.i18n import NATIVE_NAMES, keyword_of, t
 from handlers.menu import SURVEY_OF, language_menu, main_menu, menu_items
 from handlers.messages import Inbound, Outgoing
-from handlers.text import normalise
+from handlers.text import normalise, typed_label
 from storage import audit, contacts, surveys
 
 logger = logging.getLogger(__name__)
