@@ -215,7 +215,7 @@ def _survey_submitted(
     certificate = answers.pop("certificate_name", None)
     answers["certificate_requested"] = bool(certificate)
     consented = ctx.contact.consent_at is not None
-    response = surveys.save_response(
+    response_id = surveys.save_response(
         session=ctx.session,
         run=run,
         version=definition.version,
@@ -234,7 +234,7 @@ def _survey_submitted(
             db.record_feedback(
                 session=ctx.session,
                 registration=registration,
-                response_id=response.id,
+                response_id=response_id,
                 certificate_name=certificate,
                 now=ctx.now,
             )

@@ -7,12 +7,15 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, and_, bindparam
+from sqlalchemy import Insert, Select, Update, and_, bindparam
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select, SelectOfScalar
+from sqlmodel.sql.expression import SelectOfScalar
 
+from storage import direct
 from storage.models import Contact, ContactURN, SurveyRun
 
 PROFILE_FIELDS = (
@@ -55,18 +58,24 @@ def get_or_create_contact(*, session: Session, urn: str, now: datetime) -> tuple
 
 
 @cache
-def _with_active_run() -> Select[Contact, SurveyRun]:
-    """The contact-and-active-run query, built once (it runs on every message)."""
-    active = and_(col(SurveyRun.contact_id) == col(Contact.id), col(SurveyRun.status) == "active")
-    stmt = (
-        select(Contact, SurveyRun)
-        .join(ContactURN)
-        .outerjoin(SurveyRun, active)
-        .where(ContactURN.urn == bindparam("urn"))
-        .order_by(col(SurveyRun.id).desc())
+def _with_active_run() -> Select[Any]:
+    """The contact-and-active-run query as Core, built once (it runs on every message)."""
+    contact = Contact.__table__  # type: ignore[attr-defined]
+    run = SurveyRun.__table__  # type: ignore[attr-defined]
+    urn = ContactURN.__table__  # type: ignore[attr-defined]
+    active = and_(run.c.contact_id == contact.c.id, run.c.status == "active")
+    return (
+        sa_select(*(contact.c[name] for name in _CONTACT), *(run.c[name] for name in _RUN))
+        .select_from(contact.join(urn, urn.c.contact_id == contact.c.id).outerjoin(run, active))
+        .where(urn.c.urn == bindparam("urn"))
+        .order_by(run.c.id.desc())
         .limit(1)
+        .with_for_update(of=contact)
     )
-    return stmt.with_for_update(of=Contact)
+
+
+_CONTACT = direct.columns_of(Contact)
+_RUN = direct.columns_of(SurveyRun)
 
 
 def contact_with_active_run(
@@ -74,23 +83,37 @@ def contact_with_active_run(
 ) -> tuple[Contact | None, SurveyRun | None]:
     """Return the contact holding `urn` (its row locked) and its active run, in one query.
 
-    Pending changes to other contacts are not flushed first: everything this query filters
-    on (URNs, run status) is flushed when it changes.
+    Read on the driver's cursor and attached to the session (objects it holds already win),
+    without the ORM's loading: it runs on every message. Pending changes are not flushed
+    first: everything this query filters on (URNs, run status) is flushed when it changes.
     """
-    with session.no_autoflush:
-        row = session.exec(_with_active_run(), params={"urn": urn}).first()
-    return (None, None) if row is None else (row[0], row[1])
+    row = direct.fetch_one(session, _with_active_run(), {"urn": urn})
+    if row is None:
+        return None, None
+    contact = direct.attach(session, Contact, dict(zip(_CONTACT, row, strict=False)))
+    values = row[len(_CONTACT) :]
+    if values[0] is None:
+        return contact, None
+    return contact, direct.attach(session, SurveyRun, dict(zip(_RUN, values, strict=True)))
 
 
 def create_contact(*, session: Session, urn: str, now: datetime) -> Contact:
     """Create a contact holding `urn` (the caller knows the URN is new)."""
-    contact = Contact(created_at=now)
-    session.add(contact)
-    session.flush()
+    contact = direct.insert(session, Contact, {"created_at": now})
     assert contact.id is not None
-    session.add(ContactURN(urn=urn, channel=channel_of(urn), contact_id=contact.id))
-    session.flush()
+    direct.execute(
+        session, _insert_urn(), {"urn": urn, "channel": channel_of(urn), "contact_id": contact.id}
+    )
     return contact
+
+
+@cache
+def _insert_urn() -> Insert:
+    """The new-URN insert as Core, built once."""
+    table = ContactURN.__table__  # type: ignore[attr-defined]
+    return sa_insert(table).values(
+        urn=bindparam("urn"), channel=bindparam("channel"), contact_id=bindparam("contact_id")
+    )
 
 
 def get_contact(*, session: Session, contact_id: int) -> Contact | None:

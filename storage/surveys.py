@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
-from storage import frozen
+from storage import direct, frozen, upsert
 from storage.models import SurveyDefinition, SurveyResponse, SurveyRun
 
 
@@ -97,27 +97,42 @@ def start_run(
     now: datetime,
     expires_at: datetime,
 ) -> SurveyRun:
-    """End any active run of the contact and start a new one."""
-    session.exec(
-        update(SurveyRun)
-        .where(col(SurveyRun.contact_id) == contact_id, col(SurveyRun.status) == "active")
-        .values(status="cancelled", ended_at=now)
+    """End any active run of the contact and start a new one.
+
+    Two statements on the driver's cursor (runs start on many messages); runs the session
+    holds are kept in step.
+    """
+    direct.execute(session, _cancel_active(), {"contact_id": contact_id, "now": now})
+    for held in list(session.identity_map.values()):
+        if not isinstance(held, SurveyRun):
+            continue
+        if held.contact_id == contact_id and held.status == "active":
+            set_committed_value(held, "status", "cancelled")
+            set_committed_value(held, "ended_at", now)
+    values = {
+        "contact_id": contact_id,
+        "survey_id": survey_id,
+        "definition_id": definition_id,
+        "started_at": now,
+        "updated_at": now,
+        "expires_at": expires_at,
+    }
+    return direct.insert(session, SurveyRun, values)
+
+
+@cache
+def _cancel_active() -> Update:
+    """Cancel a contact's active runs, built once."""
+    table = SurveyRun.__table__  # type: ignore[attr-defined]
+    return (
+        sa_update(table)
+        .where(table.c.contact_id == bindparam("contact_id"), table.c.status == "active")
+        .values(status="cancelled", ended_at=bindparam("now"))
     )
-    run = SurveyRun(
-        contact_id=contact_id,
-        survey_id=survey_id,
-        definition_id=definition_id,
-        started_at=now,
-        updated_at=now,
-        expires_at=expires_at,
-    )
-    session.add(run)
-    session.flush()
-    return run
 
 
 def save_run_state(*, session: Session, run: SurveyRun, values: dict[str, Any]) -> None:
-    """Write the run's changed columns now, as one Core statement, and keep the object in step.
+    """Write the run's changed columns now, as one statement, and keep the object in step.
 
     Cheaper than the ORM's change tracking and flush on the path every answer takes; the
     object ends up as though it had been loaded with these values.
@@ -126,7 +141,7 @@ def save_run_state(*, session: Session, run: SurveyRun, values: dict[str, Any]) 
     if not changed:
         return
     params = {f"v_{name}": value for name, value in changed.items()}
-    session.connection().execute(_update_run(tuple(changed)), {"run_id": run.id, **params})
+    direct.execute(session, _update_run(tuple(changed)), {"run_id": run.id, **params})
     for name, value in changed.items():
         set_committed_value(run, name, value)
 
@@ -148,12 +163,13 @@ def save_run(*, session: Session, run: SurveyRun) -> None:
 
 
 def end_run(*, session: Session, run: SurveyRun, status: str, now: datetime) -> None:
-    """Close a run as submitted, cancelled or expired."""
-    run.status = status
-    run.ended_at = now
-    run.updated_at = now
+    """Close a run as submitted, cancelled or expired (written now)."""
     session.add(run)
-    session.flush()
+    if session.is_modified(run):  # changes not yet written go first, the ORM's way
+        session.flush([run])
+    save_run_state(
+        session=session, run=run, values={"status": status, "ended_at": now, "updated_at": now}
+    )
 
 
 def expire_runs(*, session: Session, now: datetime, limit: int = 500) -> list[SurveyRun]:
@@ -181,27 +197,28 @@ def save_response(
     contact_id: int | None,
     country_code: str | None,
     city_name: str | None,
-) -> SurveyResponse:
-    """Store a submitted survey (idempotent per run)."""
-    existing = session.exec(select(SurveyResponse).where(SurveyResponse.run_id == run.id)).first()
-    if existing is not None:
-        return existing
+) -> int:
+    """Store a submitted survey (idempotent per run); return the response's id."""
     assert run.id is not None
-    response = SurveyResponse(
-        run_id=run.id,
-        survey_id=run.survey_id,
-        version=version,
-        definition_id=run.definition_id,
-        contact_id=contact_id,
-        country_code=country_code,
-        city_name=city_name,
-        language=language,
-        answers=answers,
-        submitted_at=now,
-    )
-    session.add(response)
-    session.flush()
-    return response
+    values = {
+        "run_id": run.id,
+        "survey_id": run.survey_id,
+        "version": version,
+        "definition_id": run.definition_id,
+        "contact_id": contact_id,
+        "country_code": country_code,
+        "city_name": city_name,
+        "language": language,
+        "answers": answers,
+        "submitted_at": now,
+    }
+    new_id = upsert.insert_ignore(session, SurveyResponse, values, flush=False)
+    if new_id is not None:
+        return new_id
+    existing = session.exec(select(SurveyResponse.id).where(SurveyResponse.run_id == run.id))
+    found = existing.first()
+    assert found is not None
+    return found
 
 
 def responses(*, session: Session, survey_id: str | None = None) -> list[SurveyResponse]:

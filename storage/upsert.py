@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Integer, TextClause, TextualSelect, bindparam, text
 from sqlmodel import Session, SQLModel
 
+from storage import direct
+
 
 @cache
 def _statement(
@@ -35,13 +37,13 @@ def insert_ignore(
 ) -> int | None:
     """Insert a row unless a unique key already holds it; return the new id or None.
 
-    It runs as Core on the session's connection (no ORM bookkeeping). Pending ORM changes are
-    flushed first unless `flush` is False, for tables no pending row can be a parent of.
+    It runs on the driver's cursor of the session's connection (no ORM bookkeeping). Pending
+    ORM changes are flushed first unless `flush` is False, for tables no pending row can be a
+    parent of.
     """
     if flush:
         session.flush()
-    stmt = _statement(model, tuple(values))
-    row = session.connection().execute(stmt, values).first()
+    row = direct.fetch_one(session, _statement(model, tuple(values)), values)
     return None if row is None else int(row[0])
 
 
@@ -53,6 +55,4 @@ def insert_ignore_many(session: Session, model: type[SQLModel], rows: list[dict[
     """
     if not rows:
         return 0
-    stmt = _statement(model, tuple(rows[0]), returning=False)
-    result = session.connection().execute(stmt, rows)
-    return int(result.rowcount)
+    return direct.execute_many(session, _statement(model, tuple(rows[0]), returning=False), rows)

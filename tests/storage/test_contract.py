@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import Session, SQLModel
 
 from storage import audit, contacts, inbox, outbox, surveys
@@ -232,6 +232,48 @@ def test_contact_holds_several_urns_add_urn_idempotent(any_engine: Engine) -> No
             session=session, urn="whatsapp:+23276000000", now=NOW
         )
         assert created is False and found.id == contact_id
+
+
+def test_contact_with_active_run_reads_both_in_one_query(any_engine: Engine) -> None:
+    """The message path's read: contact and active run, typed, tracked, held objects win."""
+    me = new_contact(any_engine, "telegram:1")
+    assert in_tx(any_engine, lambda s: contacts.contact_with_active_run(session=s, urn="x:9")) == (
+        None,
+        None,
+    )
+    with session_scope(any_engine) as session:
+        contact, run = contacts.contact_with_active_run(session=session, urn="telegram:1")
+        assert contact is not None and contact.id == me and run is None
+        assert contact.created_at == NOW and contact.created_at.tzinfo is not None
+        run = start(session, me)
+        run.answers = {"city": {"name": "Koidu", "alt": ["Sefadu"]}, "n": 200000}
+        surveys.save_run(session=session, run=run)
+    with session_scope(any_engine) as session:
+        contact, found = contacts.contact_with_active_run(session=session, urn="telegram:1")
+        assert contact is not None and found is not None and found.id == run.id
+        assert found.answers == run.answers and found.expires_at == NOW + timedelta(days=1)
+        assert found.contact_id == me and found.status == "active"
+        contact.name = "Amina"  # a change to the attached object is flushed like any other
+        contact.prompt_data = {"offer": [1, 2]}
+        again, same_run = contacts.contact_with_active_run(session=session, urn="telegram:1")
+        assert again is contact and same_run is found and again.name == "Amina"
+    stored = read_contact(any_engine, me)
+    assert (stored.name, stored.prompt_data) == ("Amina", {"offer": [1, 2]})
+    with session_scope(any_engine) as session:  # a run ended is no longer the active one
+        _, found = contacts.contact_with_active_run(session=session, urn="telegram:1")
+        assert found is not None
+        surveys.end_run(session=session, run=found, status="submitted", now=NOW)
+    _, ended = in_tx(
+        any_engine, lambda s: contacts.contact_with_active_run(session=s, urn="telegram:1")
+    )
+    assert ended is None
+
+
+def test_direct_statement_errors_are_sqlalchemy_errors(any_engine: Engine) -> None:
+    """A constraint broken on the driver's cursor raises SQLAlchemy's IntegrityError."""
+    new_contact(any_engine, "telegram:1")
+    with pytest.raises(IntegrityError), session_scope(any_engine) as session:
+        contacts.create_contact(session=session, urn="telegram:1", now=NOW)
 
 
 def test_channel_of_rejects_urn_without_scheme(any_engine: Engine) -> None:
@@ -773,7 +815,7 @@ def test_save_response_idempotent_per_run_and_counted(any_engine: Engine) -> Non
             contact_id=me,
             country_code="SL",
             city_name="Koidu",
-        ).id
+        )
 
     with session_scope(any_engine) as session:
         run = start(session, me)
