@@ -62,26 +62,42 @@ def worker_child(folder: str) -> None:
     run_standalone(get_settings(database_url=f"sqlite:///{folder}/bench.db"), poll_seconds=0.05)
 
 
-def serve_child(port: int, folder: str, store_only: bool, split: bool = False) -> None:
-    """The server: the fake Bot API, then our app under uvicorn on 127.0.0.1:port."""
+def fake_child(ready: Any) -> None:
+    """Telegram's side: the fake Bot API (30 messages/s, 1 per chat) in a process of its own."""
+    import logging
+
+    from tests.fakes.telegram_api import FakeTelegram
+
+    logging.basicConfig(level=logging.WARNING)
+    fake = FakeTelegram(rate_per_second=30, rate_per_chat=1).start()
+    ready.put((fake.token, fake.base_url))
+    while True:
+        time.sleep(3600)
+
+
+def serve_child(
+    port: int, folder: str, api: tuple[str, str], store_only: bool, split: bool = False
+) -> None:
+    """The server: our app under uvicorn on 127.0.0.1:port, sending to the fake Bot API."""
     import logging
 
     import uvicorn
 
     from bot.channels.telegram import TelegramChannel
+    from bot.lanes import favour_waiting_threads
     from bot.runtime import build_runtime
     from bot.server import create_app
     from bot.settings import get_settings
     from storage import migrate
     from storage.db import make_engine
-    from tests.fakes.telegram_api import FakeTelegram
 
     logging.basicConfig(level=logging.WARNING)
-    fake = FakeTelegram(rate_per_second=30, rate_per_chat=1).start()
+    favour_waiting_threads()  # as `citybot serve` does
+    token, base_url = api
     settings = get_settings(
-        telegram_bot_token=fake.token,
+        telegram_bot_token=token,
         telegram_webhook_secret=SECRET,
-        telegram_api_base_url=fake.base_url,
+        telegram_api_base_url=base_url,
         public_base_url="https://bot.example.org",
         telegram_mode="webhook",
         database_url=f"sqlite:///{folder}/bench.db",
@@ -263,8 +279,12 @@ def main() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Queue()
+    fake = spawn.Process(target=fake_child, args=(ready,), daemon=True)
+    fake.start()
+    api = ready.get(timeout=60)
     child = spawn.Process(
-        target=serve_child, args=(port, folder, args.store_only, args.split), daemon=True
+        target=serve_child, args=(port, folder, api, args.store_only, args.split), daemon=True
     )
     child.start()
     worker = spawn.Process(target=worker_child, args=(folder,), daemon=True)
@@ -317,6 +337,8 @@ def main() -> None:
     finally:
         child.terminate()
         child.join(timeout=20)
+        fake.terminate()
+        fake.join(timeout=20)
         if worker.is_alive():
             worker.terminate()
             worker.join(timeout=20)

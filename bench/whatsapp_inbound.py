@@ -10,10 +10,13 @@ public URL) to the bot on loopback. Two measurements:
 
 By default the webhook runs alone (what Twilio waits for). `--with-worker` also runs the inbox
 worker and the dispatcher in the bot process, as `serve` does, with replies going to a fake
-Twilio API: the engine then competes for the CPU and the SQLite writer.
+Twilio API: the engine then competes for the CPU and the SQLite writer. `--split` runs the
+dispatcher in the bot process and the routing in a `citybot worker` process beside it
+(`serve --no-worker`), as the README recommends on SQLite.
 
     .venv/bin/python bench/whatsapp_inbound.py [--sustained 4000] [--rate 200] [--seconds 15]
     .venv/bin/python bench/whatsapp_inbound.py --with-worker --rate 50
+    .venv/bin/python bench/whatsapp_inbound.py --split
 
 With the worker, the paced phase starts once the backlog of the sustained phase is processed
 and its replies sent (at WHATSAPP_RATE_PER_SECOND); offer less than the engine processes
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -57,21 +61,11 @@ TEXTS = [
 ]
 
 
-def serve(db: str, port: int, twilio_url: str, with_worker: bool) -> None:
-    """The bot process: the WhatsApp webhook (and, optionally, worker and dispatcher)."""
-    import logging
-
-    import uvicorn
-    from starlette.applications import Starlette
-
-    from bot.channels.whatsapp import WhatsAppChannel
-    from bot.runtime import build_runtime
-    from bot.server import create_app
+def bench_settings(db: str, twilio_url: str) -> Any:
+    """The bot's settings: the SQLite file, the fake Twilio API, the public URL signed for."""
     from bot.settings import get_settings
-    from storage.db import make_engine
 
-    logging.basicConfig(level=logging.WARNING)
-    settings = get_settings(
+    return get_settings(
         database_url=f"sqlite:///{db}",
         twilio_account_sid=ACCOUNT,
         twilio_auth_token=TOKEN,
@@ -80,14 +74,46 @@ def serve(db: str, port: int, twilio_url: str, with_worker: bool) -> None:
         public_base_url=PUBLIC,
         whatsapp_templates_file=f"{db}.templates.yaml",
     )
+
+
+def serve(db: str, port: int, twilio_url: str, mode: str) -> None:
+    """The bot process: the WhatsApp webhook; the dispatcher and worker as `mode` says."""
+    import logging
+
+    import uvicorn
+    from starlette.applications import Starlette
+
+    from bot.channels.whatsapp import WhatsAppChannel
+    from bot.lanes import favour_waiting_threads
+    from bot.runtime import build_runtime
+    from bot.server import create_app
+    from storage.db import make_engine
+
+    logging.basicConfig(level=logging.WARNING)
+    favour_waiting_threads()  # as `citybot serve` does
+    settings = bench_settings(db, twilio_url)
     engine = make_engine(settings.database_url)
     channel = WhatsAppChannel(settings=settings)
     runtime = build_runtime(
-        settings, engine=engine, channels={"whatsapp": channel}, with_scheduler=False
+        settings,
+        engine=engine,
+        channels={"whatsapp": channel},
+        with_scheduler=False,
+        with_worker=mode == "full",
     )
     channel.attach(runtime)
-    app = create_app(runtime) if with_worker else Starlette(routes=channel.routes())
+    app = create_app(runtime) if mode != "webhook" else Starlette(routes=channel.routes())
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def work(db: str, twilio_url: str) -> None:
+    """The `citybot worker` process of `--split`: routes the inbox until interrupted."""
+    import logging
+
+    from bot.worker import run_standalone
+
+    logging.basicConfig(level=logging.WARNING)
+    run_standalone(bench_settings(db, twilio_url))
 
 
 def forms(count: int, prefix: str) -> list[tuple[dict[str, str], str]]:
@@ -163,12 +189,19 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--with-worker", action="store_true")
+    parser.add_argument("--split", action="store_true", help="route in a worker process")
     parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--work", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        db, port, url, worker = args.serve
-        serve(db, int(port), url, worker == "1")
+        db, port, url, mode = args.serve
+        serve(db, int(port), url, mode)
         return
+    if args.work:
+        with contextlib.suppress(KeyboardInterrupt):
+            work(*args.work)
+        return
+    mode = "split" if args.split else "full" if args.with_worker else "webhook"
     from storage import migrate
     from storage.db import make_engine
 
@@ -180,25 +213,34 @@ def main() -> None:
     port = 18000 + os.getpid() % 1000
     with FakeTwilioAPI(account_sid=ACCOUNT, auth_token=TOKEN) as fake:
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", db, str(port), fake.base_url]
-            + ["1" if args.with_worker else "0"],
-            cwd=ROOT,
+            [sys.executable, __file__, "--serve", db, str(port), fake.base_url, mode], cwd=ROOT
+        )
+        worker = (
+            subprocess.Popen([sys.executable, __file__, "--work", db, fake.base_url], cwd=ROOT)
+            if mode == "split"
+            else None
         )
         base = f"http://127.0.0.1:{port}"
         try:
             asyncio.run(wait_ready(base))
             asyncio.run(sustained(base, forms(300, "0")))  # warm-up
             rate = asyncio.run(sustained(base, forms(args.sustained, "1")))
-            backlog = wait_for_worker(db) if args.with_worker else 0.0
+            backlog = wait_for_worker(db) if mode != "webhook" else 0.0
             time.sleep(1.0)
             count = int(args.rate * args.seconds)
             latencies = asyncio.run(paced(base, forms(count, "2"), args.rate))
             load = os.getloadavg()[0]
         finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(30)
-        mode = "webhook + inbox worker + dispatcher" if args.with_worker else "webhook"
-        print(f"mode: {mode}; SQLite file; uvicorn (h11), one process; loopback")
+            for process in (server, worker):
+                if process is not None:
+                    process.send_signal(signal.SIGINT)
+                    process.wait(30)
+        described = {
+            "webhook": "webhook alone, one process",
+            "full": "webhook + inbox worker + dispatcher, one process",
+            "split": "webhook + dispatcher, and a worker process routing",
+        }[mode]
+        print(f"mode: {described}; SQLite file; uvicorn ({http_implementation()}); loopback")
         print(
             f"sustained: {rate:,.0f} messages/s ({args.sustained} signed messages, 32 connections)"
         )
@@ -209,9 +251,16 @@ def main() -> None:
             f"max {max(latencies) * 1000:.1f} ms"
         )
         print(f"load average during the run: {load:.2f} (1 min), {os.cpu_count()} CPUs")
-        if args.with_worker:
+        if mode != "webhook":
             print(f"backlog of the sustained phase processed and answered in {backlog:.1f} s")
             print(f"replies received by the fake Twilio meanwhile: {len(fake.sent())}")
+
+
+def http_implementation() -> str:
+    """The HTTP parser uvicorn picks: httptools when installed, else h11."""
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 
 def wait_for_worker(db: str) -> float:

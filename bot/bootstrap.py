@@ -28,6 +28,7 @@ REQUIRED = (
     "apscheduler",
     "starlette",
     "uvicorn",
+    "httptools",
     "httpx",
     "psycopg",
     "pytest",

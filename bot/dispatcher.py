@@ -12,13 +12,15 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from bot.clock import Clock
+from bot.lanes import Lane
 from bot.metrics import Registry, send_latency
 from storage import contacts, outbox
 from storage.db import session_scope
@@ -107,6 +109,11 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
+        # its writes wait for the database writer: in a thread of their own they cannot
+        # fill the shared pool that the senders and other parts also need
+        self.lane = Lane("dispatcher")
+        self._outcomes: list[tuple[Job, Sent | SendError, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def _claim(self, channel: str, limit: int) -> list[Job]:
         """Lease due messages of a channel."""
@@ -142,43 +149,54 @@ class Dispatcher:
 
     def _record(self, job: Job, result: Sent | SendError) -> None:
         """Write the outcome of one send."""
+        self._record_all([(job, result)])
+
+    def _record_all(self, outcomes: list[tuple[Job, Sent | SendError]]) -> None:
+        """Write the outcomes of several sends in one transaction."""
         now = self.clock.now()
         with session_scope(self.engine) as session:
-            if isinstance(result, Sent):
-                outbox.mark_sent(
-                    session=session,
-                    message_id=job.id,
-                    now=now,
-                    provider_id=result.provider_id,
-                    status=result.status,
-                )
-                return
-            err = result
-            if err.kind == "retry" and job.attempts < self.max_attempts:
-                at = now + timedelta(seconds=self.backoff(job.attempts, err.retry_after))
-                outbox.mark_retry(
-                    session=session,
-                    message_id=job.id,
-                    now=now,
-                    at=at,
-                    code=err.code,
-                    reason=err.reason,
-                )
-                return
-            status = "needs_template" if err.kind == "needs_template" else "failed"
-            outbox.mark_failed(
+            for job, result in outcomes:
+                self._write_outcome(session, job, result, now)
+
+    def _write_outcome(
+        self, session: Session, job: Job, result: Sent | SendError, now: datetime
+    ) -> None:
+        """Mark one message sent, due again, failed or held, and its contact if it must be."""
+        if isinstance(result, Sent):
+            outbox.mark_sent(
                 session=session,
                 message_id=job.id,
                 now=now,
+                provider_id=result.provider_id,
+                status=result.status,
+            )
+            return
+        err = result
+        if err.kind == "retry" and job.attempts < self.max_attempts:
+            at = now + timedelta(seconds=self.backoff(job.attempts, err.retry_after))
+            outbox.mark_retry(
+                session=session,
+                message_id=job.id,
+                now=now,
+                at=at,
                 code=err.code,
                 reason=err.reason,
-                status=status,
             )
-            if err.kind in ("blocked", "opted_out") and job.contact_id is not None:
-                contact = contacts.get_contact(session=session, contact_id=job.contact_id)
-                if contact is not None:
-                    flag = {"unreachable": True} if err.kind == "blocked" else {"opted_out": True}
-                    contacts.update_contact(session=session, contact=contact, **flag)
+            return
+        status = "needs_template" if err.kind == "needs_template" else "failed"
+        outbox.mark_failed(
+            session=session,
+            message_id=job.id,
+            now=now,
+            code=err.code,
+            reason=err.reason,
+            status=status,
+        )
+        if err.kind in ("blocked", "opted_out") and job.contact_id is not None:
+            contact = contacts.get_contact(session=session, contact_id=job.contact_id)
+            if contact is not None:
+                flag = {"unreachable": True} if err.kind == "blocked" else {"opted_out": True}
+                contacts.update_contact(session=session, contact=contact, **flag)
         logger.info(
             "send %s message=%s code=%s attempts=%d",
             result.kind,
@@ -202,19 +220,54 @@ class Dispatcher:
         await self._record_surely(job, result)
 
     async def _record_surely(self, job: Job, result: Sent | SendError) -> None:
-        """Record a send's outcome, waiting out a database outage (up to about a minute).
+        """Record a send's outcome with those that finish meanwhile (one transaction for all).
+
+        Sends finish one by one; writing each outcome on its own made every send wait for
+        the database writer. Outcomes that arrive while a write is under way are written
+        together by the next one, as the inbox writer does with inbound messages.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((job, result, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_waiting())
+        await done
+
+    async def _record_waiting(self) -> None:
+        """Write waiting outcomes in batches until none is left."""
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            outcomes = [(job, result) for job, result, _ in batch]
+            try:
+                await self.lane.run(self._record_all, outcomes)
+                errors: list[BaseException | None] = [None] * len(batch)
+            except Exception:
+                # one outcome the database refuses, or an outage: each retried on its own
+                errors = await asyncio.gather(
+                    *(self._record_one_surely(job, result) for job, result in outcomes),
+                    return_exceptions=True,
+                )
+            for (_, _, done), error in zip(batch, errors, strict=True):
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+    async def _record_one_surely(self, job: Job, result: Sent | SendError) -> None:
+        """Record one outcome, waiting out a database outage (up to about a minute).
 
         A send the platform took but we could not record would stay leased and go out again
         when the lease ends; so keep trying, within the lease, then one last time.
         """
         for pause in RECORD_RETRY_PAUSES:
             try:
-                await asyncio.to_thread(self._record, job, result)
+                await self.lane.run(self._record, job, result)
                 return
             except SQLAlchemyError:
                 logger.warning("recording message=%s failed; retrying in %.1f s", job.id, pause)
                 await asyncio.sleep(pause)
-        await asyncio.to_thread(self._record, job, result)
+        await self.lane.run(self._record, job, result)
 
     async def drain(self, channel: str, *, limit: int = 100) -> int:
         """Send one batch of due messages of a channel (one per person, concurrently).
@@ -222,7 +275,7 @@ class Dispatcher:
         Return how many were attempted. Rate limits are the sender's: it waits for its turn.
         """
         sender = self.senders[channel]
-        jobs = await asyncio.to_thread(self._claim, channel, limit)
+        jobs = await self.lane.run(self._claim, channel, limit)
         gate = asyncio.Semaphore(self.concurrency)
         await asyncio.gather(*(self._send_one(sender, job, gate) for job in jobs))
         return len(jobs)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from bot.lanes import Lane
 from bot.limits import unreachable
 from bot.logs import describe
 from handlers.inbound import receive
@@ -38,6 +39,7 @@ class InboxWriter:
     def __init__(self, runtime: Runtime) -> None:
         """Write into the runtime's database and wake its inbox worker."""
         self.runtime = runtime
+        self.lane = Lane("inbox-writer")  # never queues behind other parts' threads
         self._pending: list[Waiting] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -62,7 +64,7 @@ class InboxWriter:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                results = await asyncio.to_thread(self._store, [(i, e) for i, e, _ in batch])
+                results = await self.lane.run(self._store, [(i, e) for i, e, _ in batch])
             except Exception as error:
                 logger.warning(
                     "inbox write failed for %d messages (%s)", len(batch), describe(error)
@@ -79,7 +81,7 @@ class InboxWriter:
         for item in batch:
             inbound, external_id, _ = item
             try:
-                results = await asyncio.to_thread(self._store, [(inbound, external_id)])
+                results = await self.lane.run(self._store, [(inbound, external_id)])
             except Exception as error:
                 logger.warning(
                     "inbox write failed for message=%s (%s)", external_id, describe(error)

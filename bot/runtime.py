@@ -16,6 +16,7 @@ from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
 from bot.inbox_writer import InboxWriter
+from bot.lanes import Lane
 from bot.settings import Settings
 from bot.worker import InboxWorker
 from handlers.answers import PlaceResolver
@@ -113,6 +114,13 @@ class Runtime:
         await self.worker.settle()
         for channel in self.channels.values():
             await channel.stop()
+        for lane in self._lanes():
+            lane.close()
+
+    def _lanes(self) -> list[Lane]:
+        """The threads of the parts that write to the database (bot/lanes.py)."""
+        writer = [self._writer.lane] if self._writer is not None else []
+        return [*writer, self.worker.lane, self.dispatcher.lane]
 
 
 def build_runtime(

@@ -177,8 +177,10 @@ def serve(
 
     from bot.channels.registry import channels_from_settings
     from bot.cli import prepare_database
+    from bot.lanes import favour_waiting_threads
     from bot.runtime import build_runtime
 
+    favour_waiting_threads()
     engine = prepare_database(settings)
     runtime = build_runtime(settings, engine=engine, with_worker=with_worker)
     runtime.channels.update(channels_from_settings(settings, runtime))

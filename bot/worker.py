@@ -22,6 +22,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import Engine
 
 from bot.clock import Clock
+from bot.lanes import Lane
 from bot.settings import Settings
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
@@ -53,6 +54,7 @@ class InboxWorker:
         self.engine, self.config, self.clock, self.places = engine, config, clock, places
         single_writer = engine.dialect.name == "sqlite"
         self.groups = 1 if single_writer else (concurrency or 4)
+        self.lane = Lane("inbox-worker", threads=self.groups + 1)  # the groups and a reader
         self.batch_size = batch_size
         self.on_queued = on_queued or (lambda _channel: None)
         self.on_processed = on_processed or (lambda _events: None)
@@ -86,7 +88,7 @@ class InboxWorker:
     async def _run_group(self, events: list[PendingEvent], urns: set[str]) -> None:
         """Process a group off the event loop, then look again (more may have arrived)."""
         try:
-            queued = await asyncio.to_thread(self._process, events)
+            queued = await self.lane.run(self._process, events)
             self.on_processed(events)
             if queued:
                 for channel in {event.channel for event in events}:
@@ -114,7 +116,7 @@ class InboxWorker:
         free = self.groups - len(self._tasks)
         if free <= 0:
             return 0
-        events = await asyncio.to_thread(self._pending, frozenset(self._busy))
+        events = await self.lane.run(self._pending, frozenset(self._busy))
         free = self.groups - len(self._tasks)
         if free <= 0:
             return 0
@@ -158,8 +160,10 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
     """
     from bot.cli import prepare_database
     from bot.clock import SystemClock
+    from bot.lanes import favour_waiting_threads
     from handlers.places import LazyPlaces
 
+    favour_waiting_threads()
     engine = prepare_database(settings)
     worker = InboxWorker(
         engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
