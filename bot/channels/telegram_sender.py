@@ -41,7 +41,7 @@ from bot.channels.telegram_render import Piece, RenderError, render
 from bot.dispatcher import Job, SendError, Sent
 from handlers.messages import Outgoing
 from storage import outbox
-from storage.db import session_scope
+from storage.db import read_scope
 
 logger = logging.getLogger(__name__)
 
@@ -197,17 +197,17 @@ class TelegramSender:
         key = job.idempotency_key
         if not (key.startswith("in:") and key.endswith(":0")):
             return []
-        with session_scope(self.engine) as session:
-            rows = outbox.recent_sent(session=session, urn=job.urn, before_id=job.id, limit=10)
         shown: list[int] = []
-        for row in rows:
-            if row.id is None or row.id >= job.id or not row.provider_id:
-                continue
-            if not row.body.get("choices"):
-                continue
-            chat, _, message_id = row.provider_id.partition(":")
-            if chat == str(chat_id) and message_id.isdecimal():
-                shown.append(int(message_id))
+        with read_scope(self.engine) as session:  # a read: never waits for the writer
+            rows = outbox.recent_sent(session=session, urn=job.urn, before_id=job.id, limit=10)
+            for row in rows:
+                if row.id is None or row.id >= job.id or not row.provider_id:
+                    continue
+                if not row.body.get("choices"):
+                    continue
+                chat, _, message_id = row.provider_id.partition(":")
+                if chat == str(chat_id) and message_id.isdecimal():
+                    shown.append(int(message_id))
         return shown[-3:]
 
     async def _post(self, chat_id: int, piece: Piece) -> Message:

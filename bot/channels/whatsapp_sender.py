@@ -40,7 +40,7 @@ from bot.clock import Clock
 from bot.dispatcher import Job, SendError, Sent
 from handlers.messages import Outgoing
 from storage import contacts
-from storage.db import session_scope
+from storage.db import read_scope
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class WhatsAppSender:
         """Read the contact's opt-out flag and last inbound time."""
         if contact_id is None or self.engine is None:
             return None
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:  # a read: never waits for the writer
             contact = contacts.get_contact(session=session, contact_id=contact_id)
             if contact is None:
                 return None
