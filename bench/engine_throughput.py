@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.lanes import favour_waiting_threads  # noqa: E402
 from bot.runtime import Runtime, build_runtime  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from handlers.messages import Inbound  # noqa: E402
@@ -144,7 +145,8 @@ async def open_loop(run: Run, rate: float) -> float:
 
 
 def build(folder: str) -> Runtime:
-    """A runtime on a fresh SQLite database, without channels or scheduler."""
+    """A runtime on a fresh SQLite database, without channels or scheduler, tuned as serve is."""
+    favour_waiting_threads()
     url = f"sqlite:///{folder}/bench.db"
     engine = make_engine(url)
     migrate.upgrade(engine=engine)
