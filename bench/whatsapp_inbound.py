@@ -233,8 +233,7 @@ def main() -> None:
         finally:
             for process in (server, worker):
                 if process is not None:
-                    process.send_signal(signal.SIGINT)
-                    process.wait(30)
+                    stop(process)
         described = {
             "webhook": "webhook alone, one process",
             "full": "webhook + inbox worker + dispatcher, one process",
@@ -254,6 +253,16 @@ def main() -> None:
         if mode != "webhook":
             print(f"backlog of the sustained phase processed and answered in {backlog:.1f} s")
             print(f"replies received by the fake Twilio meanwhile: {len(fake.sent())}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Interrupt a child as Ctrl-C would; kill it if it ignores that (SIGINT ignored in jobs)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
 
 
 def http_implementation() -> str:
