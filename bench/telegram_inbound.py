@@ -7,8 +7,9 @@ API (tests/fakes/telegram_api.py, 30 messages/s), which runs in a process of its
 Telegram would. This process is the load, with the secret header, each update from its own
 chat:
 
-With `--split` routing runs in a second process (`serve --no-worker` + `citybot worker`), as
-recommended on SQLite; either way it reports how long routing took to catch up.
+With `--split` routing runs in a second process (`serve --no-worker` + `citybot worker`); with
+`--split-send` routing and sending do (`serve --no-worker --no-send` + `citybot worker --send`),
+as recommended on SQLite; either way it reports how long routing took to catch up.
 
 1. sustained: `--updates` updates over `--concurrency` connections, each sent as soon as the
    previous one is acknowledged; prints acknowledged updates/s.
@@ -53,15 +54,29 @@ TEXTS = [
 ]
 
 
-def worker_child(folder: str) -> None:
-    """`citybot worker` on the same database: routes what the server stores."""
+def bench_settings(folder: str, api: tuple[str, str]) -> Any:
+    """The bot's settings: webhook mode against the fake Bot API, the bench's SQLite file."""
+    from bot.settings import get_settings
+
+    token, base_url = api
+    return get_settings(
+        telegram_bot_token=token,
+        telegram_webhook_secret=SECRET,
+        telegram_api_base_url=base_url,
+        public_base_url="https://bot.example.org",
+        telegram_mode="webhook",
+        database_url=f"sqlite:///{folder}/bench.db",
+    )
+
+
+def worker_child(folder: str, api: tuple[str, str], send: bool) -> None:
+    """`citybot worker [--send]` on the same database: routes (and sends) what serve stores."""
     import logging
 
-    from bot.settings import get_settings
     from bot.worker import run_standalone
 
     logging.basicConfig(level=logging.WARNING)
-    run_standalone(get_settings(database_url=f"sqlite:///{folder}/bench.db"), poll_seconds=0.05)
+    run_standalone(bench_settings(folder, api), poll_seconds=0.05, send=send)
 
 
 def fake_child(ready: Any) -> None:
@@ -78,7 +93,7 @@ def fake_child(ready: Any) -> None:
 
 
 def serve_child(
-    port: int, folder: str, api: tuple[str, str], store_only: bool, split: bool = False
+    port: int, folder: str, api: tuple[str, str], store_only: bool, split: str = ""
 ) -> None:
     """The server: our app under uvicorn on 127.0.0.1:port, sending to the fake Bot API."""
     import logging
@@ -89,25 +104,21 @@ def serve_child(
     from bot.lanes import favour_waiting_threads
     from bot.runtime import build_runtime
     from bot.server import create_app
-    from bot.settings import get_settings
     from storage import migrate
     from storage.db import make_engine
 
     logging.basicConfig(level=logging.WARNING)
     favour_waiting_threads()  # as `citybot serve` does
-    token, base_url = api
-    settings = get_settings(
-        telegram_bot_token=token,
-        telegram_webhook_secret=SECRET,
-        telegram_api_base_url=base_url,
-        public_base_url="https://bot.example.org",
-        telegram_mode="webhook",
-        database_url=f"sqlite:///{folder}/bench.db",
-    )
+    settings = bench_settings(folder, api)
     engine = make_engine(settings.database_url)
     migrate.upgrade(engine=engine)
     runtime = build_runtime(
-        settings, engine=engine, channels={}, with_scheduler=False, with_worker=not split
+        settings,
+        engine=engine,
+        channels={},
+        with_scheduler=False,
+        with_worker=not split,
+        with_dispatcher=split != "send",
     )
     channel = TelegramChannel(settings=settings, runtime=runtime)
     runtime.channels["telegram"] = channel
@@ -278,7 +289,13 @@ def main() -> None:
         action="store_true",
         help="route in a separate worker process (serve --no-worker + citybot worker)",
     )
+    parser.add_argument(
+        "--split-send",
+        action="store_true",
+        help="route and send in a worker process (serve --no-worker --no-send + worker --send)",
+    )
     args = parser.parse_args()
+    split = "send" if args.split_send else "route" if args.split else ""
     folder = tempfile.mkdtemp(prefix="citybot-tg-bench-")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -289,19 +306,21 @@ def main() -> None:
     fake.start()
     api = ready.get(timeout=60)
     child = spawn.Process(
-        target=serve_child, args=(port, folder, api, args.store_only, args.split), daemon=True
+        target=serve_child, args=(port, folder, api, args.store_only, split), daemon=True
     )
     child.start()
-    worker = spawn.Process(target=worker_child, args=(folder,), daemon=True)
+    worker = spawn.Process(target=worker_child, args=(folder, api, split == "send"), daemon=True)
     try:
         wait_ready(port)
-        if args.split:
+        if split:
             worker.start()
         mode = (
             "store only (worker idle)"
             if args.store_only
+            else "serve --no-worker --no-send + a worker process routing and sending"
+            if split == "send"
             else "serve --no-worker + a worker process routing"
-            if args.split
+            if split
             else "full runtime (worker routing in the same process)"
         )
         print(f"POST /telegram/webhook on loopback, SQLite, {mode}")
@@ -340,6 +359,7 @@ def main() -> None:
                 f"all {processed} of {stored} routed {time.perf_counter() - acked:.1f} s after "
                 "the last acknowledgement"
             )
+            print(f"replies by status so far (30/s to the fake): {replies(folder)}")
         if stored != WARM_UP + ok1 + ok2 or forged != 403:
             sys.exit("stored rows do not match acknowledged updates: the benchmark is not valid")
     finally:
@@ -350,6 +370,13 @@ def main() -> None:
         if worker.is_alive():
             worker.terminate()
             worker.join(timeout=20)
+
+
+def replies(folder: str) -> dict[str, int]:
+    """Outbox rows by status."""
+    with sqlite3.connect(f"{folder}/bench.db", timeout=30) as db:
+        rows = db.execute("SELECT status, count(*) FROM outboxmessage GROUP BY status").fetchall()
+    return {str(status): int(n) for status, n in rows}
 
 
 def counts(folder: str) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 The bot runs as `citybot serve` does (uvicorn, one process, SQLite file) in a child process;
 this process plays Twilio: it posts signed WhatsApp forms (twilio's RequestValidator, for the
-public URL) to the bot on loopback. Two measurements:
+public URL) to the bot on loopback and runs the fake Twilio REST API the replies go to (in a
+process of its own as well, it made the paced phase slower still on 2 CPUs: four busy
+processes). Two measurements:
 
 1. sustained: as fast as the bot answers, from 32 concurrent connections → messages/s;
 2. paced: 200 messages/s offered on a fixed schedule → p50/p99/max latency, measured from each
@@ -12,11 +14,13 @@ By default the webhook runs alone (what Twilio waits for). `--with-worker` also 
 worker and the dispatcher in the bot process, as `serve` does, with replies going to a fake
 Twilio API: the engine then competes for the CPU and the SQLite writer. `--split` runs the
 dispatcher in the bot process and the routing in a `citybot worker` process beside it
-(`serve --no-worker`), as the README recommends on SQLite.
+(`serve --no-worker`); `--split-send` routing and sending in the worker process
+(`serve --no-worker --no-send` + `citybot worker --send`), as the README recommends on SQLite.
 
     .venv/bin/python bench/whatsapp_inbound.py [--sustained 4000] [--rate 200] [--seconds 15]
     .venv/bin/python bench/whatsapp_inbound.py --with-worker --rate 50
     .venv/bin/python bench/whatsapp_inbound.py --split
+    .venv/bin/python bench/whatsapp_inbound.py --split-send
 
 With the worker, the paced phase starts once the backlog of the sustained phase is processed
 and its replies sent (at WHATSAPP_RATE_PER_SECOND); offer less than the engine processes
@@ -100,20 +104,21 @@ def serve(db: str, port: int, twilio_url: str, mode: str) -> None:
         channels={"whatsapp": channel},
         with_scheduler=False,
         with_worker=mode == "full",
+        with_dispatcher=mode != "split-send",
     )
     channel.attach(runtime)
     app = create_app(runtime) if mode != "webhook" else Starlette(routes=channel.routes())
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def work(db: str, twilio_url: str) -> None:
-    """The `citybot worker` process of `--split`: routes the inbox until interrupted."""
+def work(db: str, twilio_url: str, send: bool) -> None:
+    """The `citybot worker [--send]` process: routes the inbox (and sends) until interrupted."""
     import logging
 
     from bot.worker import run_standalone
 
     logging.basicConfig(level=logging.WARNING)
-    run_standalone(bench_settings(db, twilio_url))
+    run_standalone(bench_settings(db, twilio_url), send=send)
 
 
 def forms(count: int, prefix: str) -> list[tuple[dict[str, str], str]]:
@@ -190,8 +195,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--with-worker", action="store_true")
     parser.add_argument("--split", action="store_true", help="route in a worker process")
+    parser.add_argument(
+        "--split-send", action="store_true", help="route and send in a worker process"
+    )
     parser.add_argument("--serve", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--work", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--work", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         db, port, url, mode = args.serve
@@ -199,9 +207,18 @@ def main() -> None:
         return
     if args.work:
         with contextlib.suppress(KeyboardInterrupt):
-            work(*args.work)
+            db, url, send = args.work
+            work(db, url, send == "1")
         return
-    mode = "split" if args.split else "full" if args.with_worker else "webhook"
+    mode = (
+        "split-send"
+        if args.split_send
+        else "split"
+        if args.split
+        else "full"
+        if args.with_worker
+        else "webhook"
+    )
     from storage import migrate
     from storage.db import make_engine
 
@@ -212,12 +229,17 @@ def main() -> None:
     engine.dispose()
     port = 18000 + os.getpid() % 1000
     with FakeTwilioAPI(account_sid=ACCOUNT, auth_token=TOKEN) as fake:
+        twilio_url = fake.base_url
         server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", db, str(port), fake.base_url, mode], cwd=ROOT
+            [sys.executable, __file__, "--serve", db, str(port), twilio_url, mode], cwd=ROOT
         )
         worker = (
-            subprocess.Popen([sys.executable, __file__, "--work", db, fake.base_url], cwd=ROOT)
-            if mode == "split"
+            subprocess.Popen(
+                [sys.executable, __file__, "--work", db, twilio_url]
+                + ["1" if mode == "split-send" else "0"],
+                cwd=ROOT,
+            )
+            if mode.startswith("split")
             else None
         )
         base = f"http://127.0.0.1:{port}"
@@ -238,6 +260,7 @@ def main() -> None:
             "webhook": "webhook alone, one process",
             "full": "webhook + inbox worker + dispatcher, one process",
             "split": "webhook + dispatcher, and a worker process routing",
+            "split-send": "webhook alone, and a worker process routing and sending",
         }[mode]
         print(f"mode: {described}; SQLite file; uvicorn ({http_implementation()}); loopback")
         print(
@@ -252,7 +275,16 @@ def main() -> None:
         print(f"load average during the run: {load:.2f} (1 min), {os.cpu_count()} CPUs")
         if mode != "webhook":
             print(f"backlog of the sustained phase processed and answered in {backlog:.1f} s")
-            print(f"replies received by the fake Twilio meanwhile: {len(fake.sent())}")
+            print(f"replies accepted by the fake Twilio meanwhile: {accepted(db)}")
+
+
+def accepted(db: str) -> int:
+    """Outbound messages Twilio accepted (they have its message SID)."""
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as connection:
+        found = connection.execute(
+            "SELECT count(*) FROM outboxmessage WHERE provider_id IS NOT NULL"
+        ).fetchone()
+    return int(found[0])
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -31,9 +31,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave routing to a separate `citybot worker` process (uses a second core)",
     )
+    serve.add_argument(
+        "--no-send",
+        action="store_true",
+        help="with --no-worker: leave sending to `citybot worker --send` as well",
+    )
     worker = sub.add_parser("worker", help="route stored inbound messages (beside `serve`)")
     worker.add_argument(
         "--poll", type=float, default=0.05, help="seconds between inbox checks when idle"
+    )
+    worker.add_argument(
+        "--send",
+        action="store_true",
+        help="also send the outbox (run `serve --no-worker --no-send` beside it)",
     )
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))
@@ -82,11 +92,20 @@ def run(argv: list[str]) -> int:
     if args.command == "serve":
         from bot.server import serve
 
-        return serve(settings, host=args.host, port=args.port, with_worker=not args.no_worker)
+        if args.no_send and not args.no_worker:
+            print("citybot serve: --no-send goes with --no-worker", file=sys.stderr)
+            return 2
+        return serve(
+            settings,
+            host=args.host,
+            port=args.port,
+            with_worker=not args.no_worker,
+            with_sender=not args.no_send,
+        )
     if args.command == "worker":
         from bot.worker import run_standalone
 
-        return run_standalone(settings, poll_seconds=args.poll)
+        return run_standalone(settings, poll_seconds=args.poll, send=args.send)
     for module in _plugins():
         if args.command in module.COMMANDS:
             return int(module.run(args, settings))

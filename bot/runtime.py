@@ -42,6 +42,8 @@ class Runtime:
     worker: InboxWorker
     scheduler: AsyncIOScheduler | None = None
     run_worker: bool = True  # False when a `citybot worker` process routes instead
+    run_dispatcher: bool = True  # False when a `citybot worker --send` process sends instead
+    receive: bool = True  # False in that worker: channels send but take no webhook or poll
     counters: dict[str, int] = field(default_factory=dict)
     _writer: InboxWriter | None = None
     _wake: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -92,9 +94,10 @@ class Runtime:
     async def start(self) -> None:
         """Start channels, the worker, the dispatcher loops and the scheduler."""
         for name, channel in self.channels.items():
-            await channel.start()
+            await (channel.start() if self.receive else channel.start_sending())
             self._wake[name] = asyncio.Event()
-            self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
+            if self.run_dispatcher:
+                self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
         if self.run_worker:
             self._tasks.append(asyncio.create_task(self.worker.run_forever()))
         if isinstance(self.places, LazyPlaces):  # answer webhooks first, build it meanwhile
@@ -132,6 +135,8 @@ def build_runtime(
     channels: dict[str, Channel] | None = None,
     with_scheduler: bool = True,
     with_worker: bool = True,
+    with_dispatcher: bool = True,
+    receive: bool = True,
 ) -> Runtime:
     """Assemble a runtime; channels come from the settings unless given."""
     clock = clock or SystemClock()
@@ -156,6 +161,8 @@ def build_runtime(
         dispatcher=dispatcher,
         worker=InboxWorker(engine, config, clock, resolver),
         run_worker=with_worker,
+        run_dispatcher=with_dispatcher,
+        receive=receive,
     )
     runtime.worker.on_queued = runtime.wake_dispatcher
     if with_scheduler:

@@ -166,12 +166,14 @@ def serve(
     host: str = "0.0.0.0",  # noqa: S104
     port: int = 8000,
     with_worker: bool = True,
+    with_sender: bool = True,
 ) -> int:
     """Run the app under uvicorn with the channels the settings enable.
 
     Without the worker, routing is left to a `citybot worker` process on the same database:
     this process stores, acknowledges, sends and schedules, and looks for replies to send
-    every `Runtime.idle_dispatch_seconds`.
+    every `Runtime.idle_dispatch_seconds`. Without the sender too (`worker --send`), it only
+    stores, acknowledges and schedules.
     """
     import uvicorn
 
@@ -182,7 +184,9 @@ def serve(
 
     favour_waiting_threads()
     engine = prepare_database(settings)
-    runtime = build_runtime(settings, engine=engine, with_worker=with_worker)
+    runtime = build_runtime(
+        settings, engine=engine, with_worker=with_worker, with_dispatcher=with_sender
+    )
     runtime.channels.update(channels_from_settings(settings, runtime))
     runtime.dispatcher.senders.update({n: c.sender for n, c in runtime.channels.items()})
     uvicorn.run(create_app(runtime), host=host, port=port, proxy_headers=True, log_config=None)

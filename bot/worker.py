@@ -151,12 +151,14 @@ class InboxWorker:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
-    """`citybot worker`: route stored inbound messages until interrupted.
+def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool = False) -> int:
+    """`citybot worker`: route stored inbound messages (and with `send`, send) until interrupted.
 
     It shares the database with `citybot serve --no-worker`, which stores and acknowledges
     webhooks and sends the replies this process queues. With nobody in this process to wake
-    it, it looks at the inbox every `poll_seconds` while idle.
+    it, it looks at the inbox every `poll_seconds` while idle. With `send` this process runs
+    the dispatcher too, woken by its own routing, and `serve --no-worker --no-send` only
+    acknowledges: the webhooks then share their process with nothing but the scheduler.
     """
     from bot.cli import prepare_database
     from bot.clock import SystemClock
@@ -165,6 +167,10 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
 
     favour_waiting_threads()
     engine = prepare_database(settings)
+    if send:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_route_and_send(settings, engine, poll_seconds))
+        return 0
     worker = InboxWorker(
         engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
     )
@@ -172,3 +178,21 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(worker.run_forever())
     return 0
+
+
+async def _route_and_send(settings: Settings, engine: Engine, poll_seconds: float) -> None:
+    """Run the inbox worker and the channels' dispatchers (no webhooks, no scheduler)."""
+    from bot.channels.registry import channels_from_settings
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(settings, engine=engine, with_scheduler=False, receive=False)
+    runtime.worker.poll_seconds = poll_seconds
+    runtime.channels.update(channels_from_settings(settings, runtime))
+    runtime.dispatcher.senders.update({n: c.sender for n, c in runtime.channels.items()})
+    await runtime.start()
+    channels = ",".join(runtime.channels) or "none"
+    logger.info("inbox worker started groups=%d sending=%s", runtime.worker.groups, channels)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runtime.stop()

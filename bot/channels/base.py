@@ -21,5 +21,8 @@ class Channel(Protocol):
     async def start(self) -> None:
         """Connect to the platform (register webhooks, start polling)."""
 
+    async def start_sending(self) -> None:
+        """Connect for sending only, in a `citybot worker --send` process (no webhook, no poll)."""
+
     async def stop(self) -> None:
         """Disconnect cleanly."""

@@ -317,6 +317,11 @@ class TelegramChannel:
             self._poller = asyncio.create_task(self._poll_forever())
         logger.info("telegram channel started mode=%s bot=%s", self.mode, self.bot.id)
 
+    async def start_sending(self) -> None:
+        """Initialise PTB (getMe) only: `serve` keeps the webhook or the poller and commands."""
+        await self.application.initialize()
+        logger.info("telegram channel sending only bot=%s", self.bot.id)
+
     async def stop(self) -> None:
         """Stop polling, let background work finish briefly, then stop PTB."""
         if self._poller is not None:

@@ -158,6 +158,10 @@ class WhatsAppChannel:
             "whatsapp channel ready sender_rate=%s/s", self.settings.whatsapp_rate_per_second
         )
 
+    async def start_sending(self) -> None:
+        """Nothing to connect: sending needs only the REST client."""
+        await self.start()
+
     async def stop(self) -> None:
         """Cancel pending callback retries and close the HTTP client."""
         for task in list(self._later):

@@ -72,6 +72,9 @@ class LoopbackChannel:
     async def start(self) -> None:
         """Nothing to connect."""
 
+    async def start_sending(self) -> None:
+        """Nothing to connect."""
+
     async def stop(self) -> None:
         """Nothing to disconnect."""
 

@@ -19,6 +19,7 @@ from handlers.messages import Inbound
 from handlers.places import Gazetteer
 from storage import inbox, migrate, outbox
 from storage.db import make_engine, session_scope
+from tests.fakes.telegram_api import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,12 @@ def _pending(engine: Engine) -> int:
     """How many inbox events wait to be routed."""
     with session_scope(engine) as session:
         return len(inbox.pending_batch(session=session))
+
+
+def _sent(engine: Engine, urn: str) -> int:
+    """How many of a person's replies are recorded as sent."""
+    with session_scope(engine) as session:
+        return sum(m.status == "sent" for m in outbox.messages_for(session=session, urn=urn))
 
 
 def _replies(engine: Engine) -> int:
@@ -120,3 +127,59 @@ def test_the_worker_command_routes_what_another_process_stored(tmp_path: Path) -
         urns = {m.urn for m in outbox.messages_for(session=session, urn="console:o1")}
         urns |= {m.urn for m in outbox.messages_for(session=session, urn="console:o2")}
     assert urns == {"console:o1", "console:o2"}
+
+
+def test_the_sending_worker_routes_and_sends_without_taking_the_webhook(tmp_path: Path) -> None:
+    """`worker --send` answers on Telegram itself and leaves webhook and commands to serve."""
+    url = f"sqlite:///{tmp_path}/split.db"
+    engine = make_engine(url)
+    migrate.upgrade(engine=engine)
+    now = datetime.now(UTC)
+    inbound = Inbound(urn="telegram:5001", text="Hello, good morning to you", received_at=now)
+    with session_scope(engine) as session:
+        inbox.store_event(
+            session=session,
+            channel="telegram",
+            external_id="u1",
+            urn=inbound.urn,
+            payload=inbound.to_payload(),
+            received_at=now,
+        )
+    with FakeTelegram() as fake:
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "LOG_LEVEL": "WARNING",
+            "TELEGRAM_BOT_TOKEN": fake.token,
+            "TELEGRAM_API_BASE_URL": fake.base_url,
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": "Webhook_secret-0123456789",
+            "PUBLIC_BASE_URL": "https://bot.example.org",
+        }
+        worker = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bot", "worker", "--send", "--poll", "0.05"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not _sent(engine, "telegram:5001") and time.monotonic() < deadline:
+                assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+                time.sleep(0.1)
+        finally:
+            worker.kill()
+            worker.wait(timeout=10)
+        methods = {call.method for call in fake.calls}
+    assert [m.chat_id for m in fake.messages][:1] == [5001]
+    assert "getMe" in methods
+    assert not methods & {"setWebhook", "deleteWebhook", "setMyCommands", "getUpdates"}
+    assert _sent(engine, "telegram:5001")
+
+
+def test_serve_refuses_no_send_without_no_worker() -> None:
+    """Only a worker process can take sending over: `--no-send` alone would send nothing."""
+    from bot.cli import run
+
+    assert run(["serve", "--no-send"]) == 2
