@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, bindparam
-from sqlalchemy import insert as sa_insert
 from sqlmodel import Session, col, select
 
 from storage import direct
@@ -31,15 +28,7 @@ def record(
         "details": details or {},
         "at": now,
     }
-    direct.execute(session, _insert(), values)
-
-
-@cache
-def _insert() -> Insert:
-    """The audit insert, built once."""
-    table = AuditEntry.__table__  # type: ignore[attr-defined]
-    names = ("actor_contact_id", "action", "subject", "details", "at")
-    return sa_insert(table).values({name: bindparam(name) for name in names})
+    direct.add(session, AuditEntry, values)
 
 
 def entries(*, session: Session, action: str | None = None) -> list[AuditEntry]:

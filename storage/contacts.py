@@ -7,8 +7,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, and_, bindparam
-from sqlalchemy import insert as sa_insert
+from sqlalchemy import Select, Update, and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -101,19 +100,10 @@ def create_contact(*, session: Session, urn: str, now: datetime) -> Contact:
     """Create a contact holding `urn` (the caller knows the URN is new)."""
     contact = direct.insert(session, Contact, {"created_at": now})
     assert contact.id is not None
-    direct.execute(
-        session, _insert_urn(), {"urn": urn, "channel": channel_of(urn), "contact_id": contact.id}
+    direct.add(
+        session, ContactURN, {"urn": urn, "channel": channel_of(urn), "contact_id": contact.id}
     )
     return contact
-
-
-@cache
-def _insert_urn() -> Insert:
-    """The new-URN insert as Core, built once."""
-    table = ContactURN.__table__  # type: ignore[attr-defined]
-    return sa_insert(table).values(
-        urn=bindparam("urn"), channel=bindparam("channel"), contact_id=bindparam("contact_id")
-    )
 
 
 def get_contact(*, session: Session, contact_id: int) -> Contact | None:

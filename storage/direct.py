@@ -207,13 +207,16 @@ def _field_defaults(model: type[SQLModel]) -> tuple[tuple[str, Any, Any], ...]:
 _INSERTS: dict[type[SQLModel], Any] = {}
 
 
-def insert(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
-    """Insert a row (the model's defaults for columns not given) and return it, attached.
+def add(session: Session, model: type[SQLModel], values: Mapping[str, Any]) -> int:
+    """Insert a row (the model's defaults for columns not given); return its new id.
 
-    One statement on the driver's cursor instead of building a model instance and flushing
-    it; the object comes back persistent, with its new id.
+    One statement on the driver's cursor, built once per model; no ORM object is made.
     """
-    row = {**defaults_of(model), **values}
+    return _insert_row(session, model, {**defaults_of(model), **values})
+
+
+def _insert_row(session: Session, model: type[SQLModel], row: Mapping[str, Any]) -> int:
+    """Insert a row that has every column but `id`; return the new id."""
     stmt = _INSERTS.get(model)
     if stmt is None:
         table = model.__table__  # type: ignore[attr-defined]
@@ -223,4 +226,10 @@ def insert(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
         )
     found = fetch_one(session, stmt, row)
     assert found is not None
-    return attach(session, model, {"id": found[0], **row})
+    return int(found[0])
+
+
+def insert(session: Session, model: type[M], values: Mapping[str, Any]) -> M:
+    """Insert a row as `add` does and return it as a persistent object with its new id."""
+    row = {**defaults_of(model), **values}
+    return attach(session, model, {"id": _insert_row(session, model, row), **row})

@@ -35,6 +35,17 @@ def _pending(engine: Engine) -> int:
         return len(inbox.pending_batch(session=session))
 
 
+def _start_worker(env: dict[str, str], *options: str) -> subprocess.Popen[bytes]:
+    """Start `python -m bot worker` polling every 50 ms, its errors kept for the assertions."""
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "bot", "worker", *options, "--poll", "0.05"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def _sent(engine: Engine, urn: str) -> int:
     """How many of a person's replies are recorded as sent."""
     with session_scope(engine) as session:
@@ -104,13 +115,7 @@ def test_the_worker_command_routes_what_another_process_stored(tmp_path: Path) -
 
     store(1)
     env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    worker = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "bot", "worker", "--poll", "0.05"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = _start_worker(env)
     try:
         deadline = time.monotonic() + 90
         while _pending(engine) and time.monotonic() < deadline:
@@ -156,13 +161,7 @@ def test_the_sending_worker_routes_and_sends_without_taking_the_webhook(tmp_path
             "TELEGRAM_WEBHOOK_SECRET": "Webhook_secret-0123456789",
             "PUBLIC_BASE_URL": "https://bot.example.org",
         }
-        worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "bot", "worker", "--send", "--poll", "0.05"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        worker = _start_worker(env, "--send")
         try:
             deadline = time.monotonic() + 90
             while not _sent(engine, "telegram:5001") and time.monotonic() < deadline:
