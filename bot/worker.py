@@ -61,7 +61,7 @@ class InboxWorker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._busy: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None] | asyncio.Task[int]] = set()
 
     def notify(self) -> None:
         """Say an event was stored."""
@@ -107,12 +107,59 @@ class InboxWorker:
             groups[zlib.crc32(event.urn.encode()) % count].append(event)
         return [group for group in groups if group]
 
+    def _take_and_process(self) -> tuple[list[PendingEvent], int]:
+        """Take the oldest pending events and handle them, in one thread hop (one writer).
+
+        A cheap read first, so an idle look never takes the write lock; then the same read
+        inside the write transaction, which is what is processed (a second worker on the
+        same database can never handle an event twice). Return the events and replies queued.
+        """
+        with read_scope(self.engine) as session:
+            if not inbox.pending_batch(session=session, limit=1):
+                return [], 0
+        with session_scope(self.engine) as session:
+            events = inbox.pending_batch(session=session, limit=self.batch_size)
+            if not events:
+                return [], 0
+            queued = process_safely(
+                session=session,
+                events=events,
+                config=self.config,
+                now=self.clock.now(),
+                places=self.places,
+            )
+        return events, queued
+
+    async def _run_single(self) -> int:
+        """Take and process one batch off the event loop; return how many events.
+
+        A failure (the database unreachable, say) propagates to the sweep, which logs it and
+        looks again after `poll_seconds`: nothing was committed, every event is still pending.
+        """
+        events, queued = await self.lane.run(self._take_and_process)
+        if events:
+            self.on_processed(events)
+            if queued:
+                for channel in {event.channel for event in events}:
+                    self.on_queued(channel)
+            self._wake.set()  # a full batch may have left more behind
+        return len(events)
+
     async def run_once(self) -> int:
         """Start work on the pending events of URNs not in hand; return how many groups.
 
         At most `groups` transactions run at once: while they do, new events wait and make
-        the next batch bigger rather than fighting for the database.
+        the next batch bigger rather than fighting for the database. With one writer
+        (SQLite) the events are read and handled in one hop and this returns when they are
+        committed (how many; 0 when none was pending).
         """
+        if self.groups == 1:
+            if self._tasks:
+                return 0
+            single = asyncio.create_task(self._run_single())
+            self._tasks.add(single)
+            single.add_done_callback(self._tasks.discard)
+            return await asyncio.shield(single)  # a cancelled caller leaves it to `settle`
         free = self.groups - len(self._tasks)
         if free <= 0:
             return 0

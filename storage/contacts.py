@@ -178,10 +178,9 @@ def record_inbound(
     """
     if not seen:
         return
-    connection = session.connection()
-    connection.execute(_touch(), [{"u": urn, "now": now} for _, urn in seen])
+    direct.execute_many(session, _touch(), [{"u": urn, "now": now} for _, urn in seen])
     ids = {contact.id for contact, _ in seen}
-    connection.execute(_inbound_at(), [{"i": i, "now": now} for i in ids])
+    direct.execute_many(session, _inbound_at(), [{"i": i, "now": now} for i in ids])
     for contact, _ in seen:
         if contact.erased_at is None:
             set_committed_value(contact, "last_inbound_at", now)

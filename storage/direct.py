@@ -98,10 +98,30 @@ def _compile(stmt: ClauseElement, dialect: Dialect) -> Compiled:
     )
 
 
+_DRIVER = "direct.driver"
+
+
 def _driver(session: Session) -> tuple[Any, Dialect]:
-    """The DBAPI connection of the session's transaction, and its dialect."""
+    """The DBAPI connection of the session's transaction, and its dialect.
+
+    Looked up once per transaction: `session.connection()` walks the ORM's transaction
+    machinery on every call, and a message runs a dozen statements. A transaction that is
+    no longer active (rolled back, or failed in a flush) asks the session again, which
+    begins a new one or raises as the ORM would.
+    """
+    transaction = session.get_transaction()
+    held = session.info.get(_DRIVER)
+    if (
+        held is not None
+        and transaction is not None
+        and held[0] is transaction
+        and transaction.is_active
+    ):
+        return held[1], held[2]
     connection = session.connection()
-    return connection.connection.driver_connection, connection.dialect
+    found = connection.connection.driver_connection, connection.dialect
+    session.info[_DRIVER] = (session.get_transaction(), *found)
+    return found
 
 
 def _raise(error: Exception, prepared: Compiled, dialect: Dialect) -> None:
@@ -141,19 +161,35 @@ def execute_many(session: Session, stmt: ClauseElement, rows: Iterable[Mapping[s
     return int(cursor.rowcount)
 
 
-def fetch_one(
-    session: Session, stmt: ClauseElement, values: Mapping[str, Any]
-) -> tuple[Any, ...] | None:
-    """Run a statement and return its first row, converted; None when there is none."""
+def _fetched(
+    session: Session, stmt: ClauseElement, values: Mapping[str, Any], *, one: bool
+) -> tuple[Any, Compiled]:
+    """Run a statement; return its first raw row (or all of them) and its compiled form."""
     driver, dialect = _driver(session)
     prepared = compiled(stmt, dialect)
     cursor = driver.cursor()
     try:
         cursor.execute(prepared.sql, prepared.parameters(values))
-        raw = cursor.fetchone()
+        raw = cursor.fetchone() if one else cursor.fetchall()
     except Exception as error:
         _raise(error, prepared, dialect)
+    return raw, prepared
+
+
+def fetch_one(
+    session: Session, stmt: ClauseElement, values: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """Run a statement and return its first row, converted; None when there is none."""
+    raw, prepared = _fetched(session, stmt, values, one=True)
     return None if raw is None else prepared.row(raw)
+
+
+def fetch_all(
+    session: Session, stmt: ClauseElement, values: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Run a statement and return all its rows, converted."""
+    raws, prepared = _fetched(session, stmt, values, one=False)
+    return [prepared.row(raw) for raw in raws]
 
 
 def columns_of(model: type[SQLModel]) -> tuple[str, ...]:

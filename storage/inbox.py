@@ -13,6 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, col, update
 
+from storage import direct
 from storage.models import InboxEvent
 from storage.upsert import insert_ignore
 
@@ -64,6 +65,10 @@ def pending_batch(
 
     Events of `skip_urns` (in hand elsewhere) are left out; `urn` keeps only that URN's.
     """
+    if not skip_urns and urn is None:  # the worker's usual look: straight on the driver
+        return [
+            PendingEvent(*row) for row in direct.fetch_all(session, _oldest(), {"limit": limit})
+        ]
     params: dict[str, Any] = {"limit": limit, "skip": list(skip_urns)}
     if urn is not None:
         params["urn"] = urn
@@ -71,19 +76,31 @@ def pending_batch(
     return [PendingEvent(*row) for row in rows]
 
 
-@cache
-def _pending(one_urn: bool) -> Select[Any]:
-    """The pending-events query as Core, built once (with or without a URN filter)."""
+def _unprocessed() -> Select[Any]:
+    """A pending event's columns, for the events not yet processed."""
     table = InboxEvent.__table__  # type: ignore[attr-defined]
-    stmt = sa_select(
+    return sa_select(
         table.c.id,
         table.c.channel,
         table.c.external_id,
         table.c.urn,
         table.c.payload,
         table.c.received_at,
-    ).where(
-        table.c.processed_at.is_(None),
+    ).where(table.c.processed_at.is_(None))
+
+
+@cache
+def _oldest() -> Select[Any]:
+    """The oldest unprocessed events, whoever sent them, as Core, built once."""
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    return _unprocessed().order_by(table.c.id).limit(bindparam("limit"))
+
+
+@cache
+def _pending(one_urn: bool) -> Select[Any]:
+    """The pending-events query as Core, built once (with or without a URN filter)."""
+    table = InboxEvent.__table__  # type: ignore[attr-defined]
+    stmt = _unprocessed().where(
         table.c.urn.not_in(bindparam("skip", expanding=True)),  # cached whatever the list
     )
     if one_urn:
@@ -102,7 +119,7 @@ def mark_processed_many(*, session: Session, event_ids: list[int], now: datetime
     """Record that these events were handled, in one statement run for all of them."""
     if event_ids:
         params = [{"i": i, "now": now, "error": None} for i in event_ids]
-        session.connection().execute(_done(), params)
+        direct.execute_many(session, _done(), params)
 
 
 @cache

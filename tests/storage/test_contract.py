@@ -411,6 +411,26 @@ def test_pending_batch_oldest_first_per_urn_and_mark_processed(any_engine: Engin
         assert [e.external_id for e in inbox.pending_batch(session=session)] == ["e1", "e3"]
 
 
+def test_direct_statements_follow_the_session_into_each_new_transaction(
+    any_engine: Engine,
+) -> None:
+    """The driver connection is looked up once a transaction, never reused after it ends."""
+    with Session(any_engine, expire_on_commit=False) as session:
+        store(session, "kept-out")
+        assert [e.external_id for e in inbox.pending_batch(session=session)] == ["kept-out"]
+        session.rollback()  # the next statement runs in a new transaction
+        assert inbox.pending_batch(session=session) == []
+        store(session, "kept")
+        session.commit()
+        store(session, "also kept")
+        session.commit()
+    with session_scope(any_engine) as session:
+        assert [e.external_id for e in inbox.pending_batch(session=session)] == [
+            "kept",
+            "also kept",
+        ]
+
+
 def test_redact_events_blanks_payload_and_urn(any_engine: Engine) -> None:
     """redact_events empties the payload and replaces the URN of the given URNs' events only."""
     with session_scope(any_engine) as session:
