@@ -60,11 +60,13 @@ class InboxWorker:
         self.on_processed = on_processed or (lambda _events: None)
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._stored = False  # an event was stored since the last look (one writer)
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None] | asyncio.Task[int]] = set()
 
     def notify(self) -> None:
         """Say an event was stored."""
+        self._stored = True
         self._wake.set()
 
     def _pending(self, busy: frozenset[str]) -> list[PendingEvent]:
@@ -107,16 +109,18 @@ class InboxWorker:
             groups[zlib.crc32(event.urn.encode()) % count].append(event)
         return [group for group in groups if group]
 
-    def _take_and_process(self) -> tuple[list[PendingEvent], int]:
+    def _take_and_process(self, stored: bool) -> tuple[list[PendingEvent], int]:
         """Take the oldest pending events and handle them, in one thread hop (one writer).
 
-        A cheap read first, so an idle look never takes the write lock; then the same read
-        inside the write transaction, which is what is processed (a second worker on the
-        same database can never handle an event twice). Return the events and replies queued.
+        Unless told an event was `stored`, a cheap read first, so an idle look (a sweep, a
+        poll) never takes the write lock. The events processed are those read inside the
+        write transaction: a second worker on the same database can never handle one twice.
+        Return the events and replies queued.
         """
-        with read_scope(self.engine) as session:
-            if not inbox.pending_batch(session=session, limit=1):
-                return [], 0
+        if not stored:
+            with read_scope(self.engine) as session:
+                if not inbox.pending_batch(session=session, limit=1):
+                    return [], 0
         with session_scope(self.engine) as session:
             events = inbox.pending_batch(session=session, limit=self.batch_size)
             if not events:
@@ -136,7 +140,8 @@ class InboxWorker:
         A failure (the database unreachable, say) propagates to the sweep, which logs it and
         looks again after `poll_seconds`: nothing was committed, every event is still pending.
         """
-        events, queued = await self.lane.run(self._take_and_process)
+        stored, self._stored = self._stored, False
+        events, queued = await self.lane.run(self._take_and_process, stored)
         if events:
             self.on_processed(events)
             if queued:
