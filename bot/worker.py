@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.clock import Clock
 from bot.lanes import Lane
@@ -76,25 +77,33 @@ class InboxWorker:
                 session=session, limit=self.batch_size * self.groups, skip_urns=busy
             )
 
+    def _handle(self, session: Session, events: list[PendingEvent]) -> int:
+        """Handle events in the session's transaction (see `process_safely`); return replies."""
+        return process_safely(
+            session=session,
+            events=events,
+            config=self.config,
+            now=self.clock.now(),
+            places=self.places,
+        )
+
     def _process(self, events: list[PendingEvent]) -> int:
-        """Handle a group in one transaction (see `process_safely`); return replies queued."""
+        """Handle a group in one transaction; return replies queued."""
         with session_scope(self.engine) as session:
-            return process_safely(
-                session=session,
-                events=events,
-                config=self.config,
-                now=self.clock.now(),
-                places=self.places,
-            )
+            return self._handle(session, events)
+
+    def _report(self, events: list[PendingEvent], queued: int) -> None:
+        """Tell the listeners which events were committed and which channels have replies."""
+        self.on_processed(events)
+        if queued:
+            for channel in {event.channel for event in events}:
+                self.on_queued(channel)
 
     async def _run_group(self, events: list[PendingEvent], urns: set[str]) -> None:
         """Process a group off the event loop, then look again (more may have arrived)."""
         try:
             queued = await self.lane.run(self._process, events)
-            self.on_processed(events)
-            if queued:
-                for channel in {event.channel for event in events}:
-                    self.on_queued(channel)
+            self._report(events, queued)
         except Exception:
             logger.exception("inbox processing failed; will retry")
         finally:
@@ -123,16 +132,7 @@ class InboxWorker:
                     return [], 0
         with session_scope(self.engine) as session:
             events = inbox.pending_batch(session=session, limit=self.batch_size)
-            if not events:
-                return [], 0
-            queued = process_safely(
-                session=session,
-                events=events,
-                config=self.config,
-                now=self.clock.now(),
-                places=self.places,
-            )
-        return events, queued
+            return events, self._handle(session, events) if events else 0
 
     async def _run_single(self) -> int:
         """Take and process one batch off the event loop; return how many events.
@@ -143,10 +143,7 @@ class InboxWorker:
         stored, self._stored = self._stored, False
         events, queued = await self.lane.run(self._take_and_process, stored)
         if events:
-            self.on_processed(events)
-            if queued:
-                for channel in {event.channel for event in events}:
-                    self.on_queued(channel)
+            self._report(events, queued)
             self._wake.set()  # a full batch may have left more behind
         return len(events)
 

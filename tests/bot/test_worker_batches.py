@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from bot.clock import FixedClock
 from bot.runtime import build_runtime
@@ -11,19 +12,16 @@ from bot.settings import Settings
 from handlers.inbound import receive
 from handlers.messages import Inbound
 from handlers.places import Gazetteer
-from storage import inbox, migrate, outbox
-from storage.db import make_engine, read_scope, session_scope
+from storage import inbox, outbox
+from storage.db import read_scope, session_scope
 from storage.inbox import PendingEvent
 
 
 def test_one_writer_handles_batches_in_order_and_drain_ends(
-    tmp_path: Path, clock: FixedClock, places: Gazetteer
+    engine: Engine, clock: FixedClock, places: Gazetteer
 ) -> None:
     """Batches of `batch_size`, oldest first; each person's messages in order; then 0."""
-    url = f"sqlite:///{tmp_path}/batches.db"
-    engine = make_engine(url)
-    migrate.upgrade(engine=engine)
-    settings = Settings(database_url=url, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=str(engine.url), _env_file=None)  # type: ignore[call-arg]
     runtime = build_runtime(
         settings, engine=engine, clock=clock, places=places, channels={}, with_scheduler=False
     )
