@@ -43,6 +43,7 @@ from handlers.places import gazetteer  # noqa: E402
 from storage import migrate, outbox, surveys  # noqa: E402
 from storage.db import make_engine, session_scope  # noqa: E402
 from storage.inbox import PendingEvent  # noqa: E402
+from storage.wal import start_checkpoints  # noqa: E402
 
 SCRIPT = [
     "Hello, good morning from the mayor's office",
@@ -230,7 +231,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     args = parser.parse_args()
     runtime = build(tempfile.mkdtemp(prefix="citybot-bench-"))
-    worker = asyncio.create_task(runtime.worker.run_forever())
+    await runtime.start()  # the worker and the log checkpoints, as `serve` runs them
     try:
         warm = Run(runtime, "w", 4)  # loads definitions, strings, language models first
         runtime.worker.on_processed = warm.processed
@@ -247,8 +248,13 @@ async def main() -> None:
         wall = await open_loop(offered, args.rate)
         report("offered load (open loop)", offered, wall, time.process_time() - cpu)
     finally:
-        worker.cancel()
-    engine_alone(runtime, args.officials, runtime.worker.batch_size)
+        await runtime.stop()
+    checkpointer = start_checkpoints(runtime.engine)  # as the runtime ran, without its worker
+    try:
+        engine_alone(runtime, args.officials, runtime.worker.batch_size)
+    finally:
+        if checkpointer is not None:
+            checkpointer.stop()
     with session_scope(runtime.engine) as session:
         queued = sum(outbox.count_by_status(session=session).values())
         submitted = len(surveys.responses(session=session, survey_id="development_needs"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,12 +17,14 @@ from bot.dispatcher import Dispatcher
 from bot.inbox_writer import InboxWriter
 from bot.lanes import Lane
 from bot.settings import Settings
+from bot.waiting import wait_set
 from bot.worker import InboxWorker
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.messages import Inbound
 from handlers.places import LazyPlaces
 from scheduler.setup import build_scheduler
+from storage.wal import Checkpointer, start_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Runtime:
     _writer: InboxWriter | None = None
     _wake: dict[str, asyncio.Event] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _checkpointer: Checkpointer | None = None
 
     def count(self, name: str, amount: int = 1) -> None:
         """Bump an in-process counter shown on /metrics."""
@@ -79,8 +81,7 @@ class Runtime:
                 logger.exception("dispatcher failed channel=%s; retrying", channel)
                 sent = 0
             if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=self.idle_dispatch_seconds)
+                await wait_set(wake, self.idle_dispatch_seconds)
 
     @property
     def idle_dispatch_seconds(self) -> float:
@@ -92,7 +93,8 @@ class Runtime:
         return 1.0 if self.run_worker else 0.1
 
     async def start(self) -> None:
-        """Start channels, the worker, the dispatcher loops and the scheduler."""
+        """Start the log checkpoints, channels, the worker, the dispatchers and the scheduler."""
+        self._checkpointer = self._checkpointer or start_checkpoints(self.engine)
         for name, channel in self.channels.items():
             await (channel.start() if self.receive else channel.start_sending())
             self._wake[name] = asyncio.Event()
@@ -119,6 +121,9 @@ class Runtime:
             await channel.stop()
         for lane in self._lanes():
             lane.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
 
     def _lanes(self) -> list[Lane]:
         """The threads of the parts that write to the database (bot/lanes.py)."""

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from bot.clock import Clock
 from bot.lanes import Lane
 from bot.settings import Settings
+from bot.waiting import wait_set
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.inbound import process_safely
@@ -186,8 +187,7 @@ class InboxWorker:
                 await self.run_once()
             except Exception:
                 logger.exception("inbox sweep failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            await wait_set(self._wake, self.poll_seconds)
 
     async def settle(self) -> None:
         """Wait for the groups in hand to commit (on shutdown: none is left half-told)."""
@@ -213,6 +213,7 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
     from bot.clock import SystemClock
     from bot.lanes import favour_waiting_threads
     from handlers.places import LazyPlaces
+    from storage.wal import start_checkpoints
 
     favour_waiting_threads()
     engine = prepare_database(settings)
@@ -224,8 +225,13 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
         engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
     )
     logger.info("inbox worker started groups=%d", worker.groups)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(worker.run_forever())
+    checkpointer = start_checkpoints(engine)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(worker.run_forever())
+    finally:
+        if checkpointer is not None:
+            checkpointer.stop()
     return 0
 
 

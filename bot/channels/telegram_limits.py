@@ -21,6 +21,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from bot.waiting import wait_set
+
 
 def window_of(rate: float) -> tuple[int, float]:
     """Express a rate per second as at most `limit` events per `window` seconds."""
@@ -62,10 +64,7 @@ class WindowLimiter:
                     return slot
                 ends = [s.done + self.window - now for s in self._slots if s.done is not None]
                 self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._changed.wait(), timeout=min(ends) if ends else None
-                    )
+                await wait_set(self._changed, min(ends) if ends else None)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

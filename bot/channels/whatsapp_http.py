@@ -22,6 +22,8 @@ import aiohttp
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 
+from bot.waiting import wait_set
+
 TWILIO_API = "https://api.twilio.com"
 _TWILIO_HOST = re.compile(r"^https://[A-Za-z0-9.-]+\.twilio\.com(?=/|$)")
 
@@ -196,9 +198,7 @@ class Pacer:
                     self.begin(now)
                     return
                 self._changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    timeout = None if math.isinf(wait) else wait
-                    await asyncio.wait_for(self._changed.wait(), timeout=timeout)
+                await wait_set(self._changed, None if math.isinf(wait) else wait)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
