@@ -9,6 +9,12 @@ still recognised by the unique (channel, external id) key. When the database is 
 the write fails every message of its batch with the database's own error (the webhook
 answers 503, and the platform delivers them again); any other failed write is retried
 message by message, so one message the database refuses fails alone.
+
+With the inbox worker in this process on one writer (SQLite), a write also routes: the same
+transaction stores the batch and handles the oldest pending events (`InboxWorker.
+store_and_process`), so the acknowledgement waits for the replies to be queued rather than
+for the writer lock that routing held, and a message costs one transaction instead of two.
+If that transaction fails, the batch is stored again without routing and left to the worker.
 """
 
 from __future__ import annotations
@@ -59,22 +65,37 @@ class InboxWriter:
                 for inbound, external_id in batch
             ]
 
+    @property
+    def routes(self) -> bool:
+        """True when a write also routes: the worker runs in this process, on one writer."""
+        worker = self.runtime.worker
+        return worker.running and worker.groups == 1
+
+    async def _write(self, messages: list[tuple[Inbound, str]]) -> list[bool]:
+        """Store messages (and with `routes`, handle pending events in the same transaction)."""
+        if not self.routes:
+            return await self.lane.run(self._store, messages)
+        worker = self.runtime.worker
+        stored, events, queued = await self.lane.run(worker.store_and_process, messages)
+        worker.report_stored(events, queued)
+        return stored
+
     async def _write_all(self) -> None:
         """Write batches until nothing is waiting."""
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                results = await self.lane.run(self._store, [(i, e) for i, e, _ in batch])
+                results = await self._write([(i, e) for i, e, _ in batch])
             except Exception as error:
                 logger.warning(
                     "inbox write failed for %d messages (%s)", len(batch), describe(error)
                 )
-                if len(batch) == 1 or unreachable(error):
+                if unreachable(error) or (len(batch) == 1 and not self.routes):
                     self._fail(batch, error)
-                else:
+                else:  # only storing now: the worker routes them on its own
                     await self._write_one_by_one(batch)
                 continue
-            self._settle(batch, results)
+            self._settle(batch, results, wake=not self.routes)
 
     async def _write_one_by_one(self, batch: list[Waiting]) -> None:
         """Store each message of a failed batch on its own, so only the refused ones fail."""
@@ -88,7 +109,7 @@ class InboxWriter:
                 )
                 self._fail([item], error)
                 continue
-            self._settle([item], results)
+            self._settle([item], results, wake=True)
 
     @staticmethod
     def _fail(batch: list[Waiting], error: Exception) -> None:
@@ -97,12 +118,12 @@ class InboxWriter:
             if not done.done():
                 done.set_exception(error)
 
-    def _settle(self, batch: list[Waiting], results: list[bool]) -> None:
-        """Count, answer the waiting requests and wake the worker."""
+    def _settle(self, batch: list[Waiting], results: list[bool], *, wake: bool) -> None:
+        """Count, answer the waiting requests and (`wake`) tell the worker what was stored."""
         for (inbound, _, done), stored in zip(batch, results, strict=True):
             result = "stored" if stored else "duplicate"
             self.runtime.count(f'inbound_total{{channel="{inbound.channel}",result="{result}"}}')
             if not done.done():
                 done.set_result(stored)
-        if any(results):
+        if wake and any(results):
             self.runtime.worker.notify()

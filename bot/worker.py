@@ -28,7 +28,8 @@ from bot.settings import Settings
 from bot.waiting import wait_set
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
-from handlers.inbound import process_safely
+from handlers.inbound import process_safely, receive
+from handlers.messages import Inbound
 from storage import inbox
 from storage.db import read_scope, session_scope
 from storage.inbox import PendingEvent
@@ -63,6 +64,7 @@ class InboxWorker:
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
         self._stored = False  # an event was stored since the last look (one writer)
+        self.running = False  # `run_forever` is under way: stored events will be handled
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None] | asyncio.Task[int]] = set()
 
@@ -118,6 +120,35 @@ class InboxWorker:
         for event in events:
             groups[zlib.crc32(event.urn.encode()) % count].append(event)
         return [group for group in groups if group]
+
+    def store_and_process(
+        self, batch: list[tuple[Inbound, str]]
+    ) -> tuple[list[bool], list[PendingEvent], int]:
+        """One writer: store messages and handle the oldest pending events, in one transaction.
+
+        On SQLite storing and routing take turns at the one writer anyway; done together
+        they cost one transaction, one commit and one thread hop instead of two of each, and
+        no pending read of their own. The events handled are read inside the transaction,
+        oldest first, so a backlog still goes before new messages. Return whether each
+        message was new, the events handled and the replies queued. A failure rolls back
+        the messages too (the caller stores them again without routing).
+        """
+        with session_scope(self.engine) as session:
+            stored = [
+                receive(session=session, inbound=inbound, external_id=external_id) is not None
+                for inbound, external_id in batch
+            ]
+            if not any(stored):
+                return stored, [], 0
+            events = inbox.pending_batch(session=session, limit=self.batch_size)
+            return stored, events, self._handle(session, events) if events else 0
+
+    def report_stored(self, events: list[PendingEvent], queued: int) -> None:
+        """After `store_and_process`: tell the listeners, and look again if more may wait."""
+        if events:
+            self._report(events, queued)
+        if len(events) >= self.batch_size:
+            self.notify()
 
     def _take_and_process(self, stored: bool) -> tuple[list[PendingEvent], int]:
         """Take the oldest pending events and handle them, in one thread hop (one writer).
@@ -180,14 +211,18 @@ class InboxWorker:
         return len(groups)
 
     async def run_forever(self) -> None:
-        """Work until cancelled."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                logger.exception("inbox sweep failed; retrying")
-            await wait_set(self._wake, self.poll_seconds)
+        """Work until cancelled (`running` meanwhile)."""
+        self.running = True
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.run_once()
+                except Exception:
+                    logger.exception("inbox sweep failed; retrying")
+                await wait_set(self._wake, self.poll_seconds)
+        finally:
+            self.running = False
 
     async def settle(self) -> None:
         """Wait for the groups in hand to commit (on shutdown: none is left half-told)."""

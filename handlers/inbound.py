@@ -166,10 +166,8 @@ def process_event(
         logger.exception("inbound failed event=%s", event.id)
         error = type(exc).__name__
         replies = [Outgoing(text=t("internal_error", lang))]
-    queued = sum(
-        outbox.enqueue(session=session, **row) is not None
-        for row in _rows(event.id, inbound, replies, contact_id, lang, now)
-    )
+    rows = _rows(event.id, inbound, replies, contact_id, lang, now)
+    queued = outbox.enqueue_many(session=session, rows=rows)
     inbox.mark_processed(session=session, event_id=event.id, now=now, error=error)
     logger.info("inbound processed event=%s contact=%s replies=%d", event.id, contact_id, queued)
     return queued
