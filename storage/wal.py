@@ -101,7 +101,7 @@ class Checkpointer:
         try:
             checkpoint(self.path, connection)
             self.rounds += 1
-        except sqlite3.Error as error:
+        except Exception as error:  # the thread must outlive any one failure
             logger.warning("wal checkpoint failed (%s)", type(error).__name__)
 
     def stop(self) -> None:
