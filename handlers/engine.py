@@ -3,53 +3,35 @@
 Pure: it reads a `RunState`, returns replies and an outcome, and changes only that state.
 Step keys are question ids, `question#item` for questions repeated per selected option,
 `#summary` for the confirmation and `#edit` while the user picks an answer to change.
+`RunState`, `Turn` and the step keys live in `engine_state`; the city and multiple-choice
+steps in `engine_city` and `engine_multi` (bound here as methods); all importable from here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from handlers.answers import (
     Invalid,
     PlaceResolver,
-    check_selection,
     match_option,
     read_date,
-    read_multi,
     read_number,
     read_text,
     read_yes_no,
     show_answer,
 )
 from handlers.definitions import Definition, Question
+from handlers.engine_city import _on_city, _place_label
+from handlers.engine_multi import _on_multi, _toggle
+from handlers.engine_state import EDIT as EDIT
+from handlers.engine_state import SUMMARY as SUMMARY
+from handlers.engine_state import RunState as RunState
+from handlers.engine_state import Turn as Turn
 from handlers.i18n import keyword_of, pick, t
 from handlers.messages import Choice, Outgoing
-from handlers.places import Place, country_name
 from handlers.text import typed_label
-
-SUMMARY = "#summary"
-EDIT = "#edit"
-
-
-@dataclass(slots=True)
-class RunState:
-    """Where a run stands: current step, answers by step key, the way back, the prompt number."""
-
-    step: str | None = None
-    answers: dict[str, Any] = field(default_factory=dict)
-    history: list[str] = field(default_factory=list)
-    seq: int = 0
-    pending: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class Turn:
-    """What one step produced: replies and, at the end, `submit`, `exit` or `cancel`."""
-
-    replies: list[Outgoing]
-    outcome: str | None = None
 
 
 class Walker:
@@ -144,12 +126,7 @@ class Walker:
             found.append(Choice(self._token(state, "#skip"), t("skip_button", self.lang)))
         return found
 
-    def _place_label(self, geonameid: int) -> str:
-        """Show a candidate city with its country."""
-        place = self.places.by_id(geonameid)
-        if place is None:
-            return str(geonameid)
-        return f"{place.name}, {country_name(place.country_code, self.lang)}"
+    _place_label = _place_label
 
     def prompt(self, state: RunState, *, lead: str = "") -> Outgoing:
         """Render the current step as one message after an optional lead, with a new token."""
@@ -346,47 +323,8 @@ class Walker:
             return found_date if isinstance(found_date, Invalid) else found_date.isoformat()
         return read_text(question, text)
 
-    def _on_multi(
-        self,
-        state: RunState,
-        question: Question,
-        text: str,
-        value: str | None,
-        command: str | None,
-    ) -> Turn:
-        """Toggle a tapped option, finish on Done, or read a typed list as the whole answer."""
-        if value is not None and value != "#done":
-            return self._toggle(state, question, value)
-        if value == "#done" or command == "done":
-            result = check_selection(question, list(state.pending.get("selected", [])))
-        else:
-            numbered = [c.id.partition(":")[2] for c in self.choices(state)]
-            result = read_multi(question, text, self.lang, numbered)
-        if isinstance(result, Invalid):
-            return self.reprompt(state, lead=t(result.key, self.lang, **result.values))
-        return self._store(state, state.step or "", question, result)
-
-    def _toggle(self, state: RunState, question: Question, value: str) -> Turn:
-        """Add or remove a tapped option from the selection in progress."""
-        if question.option(value) is None:
-            return self.reprompt(state, lead=t("invalid_choice", self.lang))
-        selected: list[str] = list(state.pending.get("selected", []))
-        if value in selected:
-            selected.remove(value)
-        else:
-            selected.append(value)
-        high = int(question.max or len(question.options))
-        exclusive = any(o.exclusive for o in question.options if o.id in selected)
-        if len(selected) > high or (exclusive and len(selected) > 1):
-            key = (
-                "exclusive_option" if exclusive and len(selected) > 1 else "invalid_selection_size"
-            )
-            return self.reprompt(
-                state, lead=t(key, self.lang, min=int(question.min or 1), max=high)
-            )
-        state.pending["selected"] = selected
-        shown = show_answer(question, selected, self.lang) or t("nothing_selected", self.lang)
-        return self.reprompt(state, lead=t("selected_so_far", self.lang, selected=shown))
+    _on_multi = _on_multi
+    _toggle = _toggle
 
     def _on_summary(self, state: RunState, value: str | None, command: str | None) -> Turn:
         """Submit, change an answer, or cancel from the summary."""
@@ -414,48 +352,7 @@ class Walker:
             return self.reprompt(state)
         return self.reprompt(state, lead=t("invalid_choice", self.lang))
 
-    def _on_city(self, state: RunState, question: Question, text: str, value: str | None) -> Turn:
-        """Resolve a typed city: unique match, choice among several, or typed by hand."""
-        mode = state.pending.get("city_mode")
-        if value == "#notlisted":
-            state.pending = {"city_mode": "manual_name"}
-            return self.reprompt(state)
-        if mode == "candidates" and value and value.startswith("c"):
-            place = self.places.by_id(int(value[1:]))
-            if place is not None and place.geonameid in state.pending["candidates"]:
-                return self._store(state, state.step or "", question, place.as_answer())
-        if value is not None:
-            return self.reprompt(state, lead=t("invalid_choice", self.lang))
-        if mode == "manual_name":
-            name = read_text(question, text)
-            if isinstance(name, Invalid):
-                return self.reprompt(state, lead=t(name.key, self.lang, **name.values))
-            state.pending = {"city_mode": "manual_country", "name": name}
-            return self.reprompt(state)
-        if mode == "manual_country":
-            code = self.places.country(text)
-            if code is None:
-                return self.reprompt(
-                    state, lead=t("country_not_found", self.lang, typed=text[:60])
-                )
-            place = Place(
-                name=state.pending["name"],
-                country_code=code,
-                timezone=self.places.country_timezone(code),
-            )
-            return self._store(state, state.step or "", question, place.as_answer())
-        found = self.places.resolve(text)
-        if len(found) == 1:
-            return self._store(state, state.step or "", question, found[0].as_answer())
-        if not found:
-            state.pending = {}
-            return self.reprompt(state, lead=t("city_not_found", self.lang, typed=text[:60]))
-        state.pending = {
-            "city_mode": "candidates",
-            "typed": text[:60],
-            "candidates": [p.geonameid for p in found],
-        }
-        return self.reprompt(state)
+    _on_city = _on_city
 
     # -- results ------------------------------------------------------------------------------
 
