@@ -43,7 +43,7 @@ from handlers.places import gazetteer  # noqa: E402
 from storage import migrate, outbox, surveys  # noqa: E402
 from storage.db import make_engine, session_scope  # noqa: E402
 from storage.inbox import PendingEvent  # noqa: E402
-from storage.wal import start_checkpoints  # noqa: E402
+from storage.wal import checkpointing  # noqa: E402
 
 SCRIPT = [
     "Hello, good morning from the mayor's office",
@@ -249,12 +249,8 @@ async def main() -> None:
         report("offered load (open loop)", offered, wall, time.process_time() - cpu)
     finally:
         await runtime.stop()
-    checkpointer = start_checkpoints(runtime.engine)  # as the runtime ran, without its worker
-    try:
+    with checkpointing(runtime.engine):  # as the runtime ran, without its worker
         engine_alone(runtime, args.officials, runtime.worker.batch_size)
-    finally:
-        if checkpointer is not None:
-            checkpointer.stop()
     with session_scope(runtime.engine) as session:
         queued = sum(outbox.count_by_status(session=session).values())
         submitted = len(surveys.responses(session=session, survey_id="development_needs"))

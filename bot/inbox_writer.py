@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from bot.lanes import Lane
 from bot.limits import unreachable
 from bot.logs import describe
-from handlers.inbound import receive
+from handlers.inbound import receive_all
 from handlers.messages import Inbound
 from storage.db import session_scope
 
@@ -60,10 +60,7 @@ class InboxWriter:
     def _store(self, batch: list[tuple[Inbound, str]]) -> list[bool]:
         """Insert a batch in one transaction; True for each message not seen before."""
         with session_scope(self.runtime.engine) as session:
-            return [
-                receive(session=session, inbound=inbound, external_id=external_id) is not None
-                for inbound, external_id in batch
-            ]
+            return receive_all(session=session, messages=batch)
 
     @property
     def routes(self) -> bool:
@@ -71,9 +68,9 @@ class InboxWriter:
         worker = self.runtime.worker
         return worker.running and worker.groups == 1
 
-    async def _write(self, messages: list[tuple[Inbound, str]]) -> list[bool]:
+    async def _write(self, messages: list[tuple[Inbound, str]], *, routes: bool) -> list[bool]:
         """Store messages (and with `routes`, handle pending events in the same transaction)."""
-        if not self.routes:
+        if not routes:
             return await self.lane.run(self._store, messages)
         worker = self.runtime.worker
         stored, events, queued = await self.lane.run(worker.store_and_process, messages)
@@ -84,18 +81,19 @@ class InboxWriter:
         """Write batches until nothing is waiting."""
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            routes = self.routes  # decided once: the worker may start or stop meanwhile
             try:
-                results = await self._write([(i, e) for i, e, _ in batch])
+                results = await self._write([(i, e) for i, e, _ in batch], routes=routes)
             except Exception as error:
                 logger.warning(
                     "inbox write failed for %d messages (%s)", len(batch), describe(error)
                 )
-                if unreachable(error) or (len(batch) == 1 and not self.routes):
+                if unreachable(error) or (len(batch) == 1 and not routes):
                     self._fail(batch, error)
                 else:  # only storing now: the worker routes them on its own
                     await self._write_one_by_one(batch)
                 continue
-            self._settle(batch, results, wake=not self.routes)
+            self._settle(batch, results, wake=not routes)
 
     async def _write_one_by_one(self, batch: list[Waiting]) -> None:
         """Store each message of a failed batch on its own, so only the refused ones fail."""

@@ -28,7 +28,7 @@ from bot.settings import Settings
 from bot.waiting import wait_set
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
-from handlers.inbound import process_safely, receive
+from handlers.inbound import process_safely, receive_all
 from handlers.messages import Inbound
 from storage import inbox
 from storage.db import read_scope, session_scope
@@ -134,14 +134,8 @@ class InboxWorker:
         the messages too (the caller stores them again without routing).
         """
         with session_scope(self.engine) as session:
-            stored = [
-                receive(session=session, inbound=inbound, external_id=external_id) is not None
-                for inbound, external_id in batch
-            ]
-            if not any(stored):
-                return stored, [], 0
-            events = inbox.pending_batch(session=session, limit=self.batch_size)
-            return stored, events, self._handle(session, events) if events else 0
+            stored = receive_all(session=session, messages=batch)
+            return (stored, *self._take(session)) if any(stored) else (stored, [], 0)
 
     def report_stored(self, events: list[PendingEvent], queued: int) -> None:
         """After `store_and_process`: tell the listeners, and look again if more may wait."""
@@ -163,8 +157,12 @@ class InboxWorker:
                 if not inbox.pending_batch(session=session, limit=1):
                     return [], 0
         with session_scope(self.engine) as session:
-            events = inbox.pending_batch(session=session, limit=self.batch_size)
-            return events, self._handle(session, events) if events else 0
+            return self._take(session)
+
+    def _take(self, session: Session) -> tuple[list[PendingEvent], int]:
+        """Read the oldest pending events in the session's write transaction and handle them."""
+        events = inbox.pending_batch(session=session, limit=self.batch_size)
+        return events, self._handle(session, events) if events else 0
 
     async def _run_single(self) -> int:
         """Take and process one batch off the event loop; return how many events.
@@ -248,7 +246,7 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
     from bot.clock import SystemClock
     from bot.lanes import favour_waiting_threads
     from handlers.places import LazyPlaces
-    from storage.wal import start_checkpoints
+    from storage.wal import checkpointing
 
     favour_waiting_threads()
     engine = prepare_database(settings)
@@ -260,13 +258,8 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
         engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
     )
     logger.info("inbox worker started groups=%d", worker.groups)
-    checkpointer = start_checkpoints(engine)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(worker.run_forever())
-    finally:
-        if checkpointer is not None:
-            checkpointer.stop()
+    with checkpointing(engine), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(worker.run_forever())
     return 0
 
 

@@ -38,6 +38,14 @@ def receive(*, session: Session, inbound: Inbound, external_id: str) -> int | No
     )
 
 
+def receive_all(*, session: Session, messages: list[tuple[Inbound, str]]) -> list[bool]:
+    """Store messages (each with its platform id) in order; True for each one not seen before."""
+    return [
+        receive(session=session, inbound=inbound, external_id=external_id) is not None
+        for inbound, external_id in messages
+    ]
+
+
 def _update_language(
     contact: Contact, inbound: Inbound, config: BotConfig, *, in_run: bool
 ) -> None:

@@ -16,6 +16,8 @@ import logging
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -58,17 +60,6 @@ def _on_checkout(engine: Engine) -> Any:
     return _checkout
 
 
-def checkpoint(path: str, connection: sqlite3.Connection | None = None) -> tuple[int, int]:
-    """Copy what the log holds into the database (PASSIVE); return (log frames, copied)."""
-    own = connection or sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        _busy, frames, copied = own.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(frames), int(copied)
-    finally:
-        if connection is None:
-            own.close()
-
-
 class Checkpointer:
     """A thread that checkpoints one engine's database every `interval` seconds."""
 
@@ -99,7 +90,7 @@ class Checkpointer:
     def _round(self, connection: sqlite3.Connection) -> None:
         """One checkpoint, its failure logged."""
         try:
-            checkpoint(self.path, connection)
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.rounds += 1
         except Exception as error:  # the thread must outlive any one failure
             logger.warning("wal checkpoint failed (%s)", type(error).__name__)
@@ -110,6 +101,17 @@ class Checkpointer:
         if self._thread is not None:
             self._thread.join()
         _RUNNING.discard(self.engine)  # each connection gets its default at its next checkout
+
+
+@contextmanager
+def checkpointing(engine: Engine) -> Iterator[None]:
+    """Checkpoint the engine's SQLite file in the background while the block runs."""
+    checkpointer = start_checkpoints(engine)
+    try:
+        yield
+    finally:
+        if checkpointer is not None:
+            checkpointer.stop()
 
 
 def start_checkpoints(engine: Engine, *, interval: float = 0.25) -> Checkpointer | None:
