@@ -6,7 +6,9 @@ that; the few statements every inbound message runs pay it thousands of times a 
 a Core statement is compiled once per dialect into its SQL string, the order of its bind
 parameters and the column types' conversions (UTC timestamps, JSON), and run on the DBAPI
 cursor of the session's own connection — inside the same transaction and savepoints. Driver
-errors come out as SQLAlchemy's exceptions, as they would through Core.
+errors come out as SQLAlchemy's exceptions, as they would through Core. On SQLite, UTC
+timestamps convert in one step each way (`storage/types.py`), to the very strings and values
+SQLAlchemy's own chain of conversions gives.
 
 `attach` turns a row into an ORM object the session tracks as though it had loaded it, for
 code that goes on to change it.
@@ -22,11 +24,14 @@ from typing import Any, TypeVar
 from sqlalchemy import bindparam, exc, inspect
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapper, make_transient_to_detached
+from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, SQLModel
+
+from storage.types import UTCDateTime, sqlite_utc_bind, sqlite_utc_result
 
 Processor = Callable[[Any], Any] | None
 M = TypeVar("M", bound=SQLModel)
@@ -45,14 +50,11 @@ class Compiled:
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for one set of values (converted, in order)."""
-        converted = [
-            value if process is None or value is None else process(value)
-            for value, process in zip(
-                (values[n] if n in values else self.defaults[n] for n in self.names),
-                self.binds,
-                strict=True,
-            )
-        ]
+        defaults = self.defaults
+        converted = []
+        for name, process in zip(self.names, self.binds, strict=True):  # a plain loop: hot
+            value = values[name] if name in values else defaults[name]
+            converted.append(value if process is None or value is None else process(value))
         return converted if self.positional else dict(zip(self.names, converted, strict=True))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
@@ -91,11 +93,23 @@ def _compile(stmt: ClauseElement, dialect: Dialect) -> Compiled:
         names=names,
         positional=compiled_stmt.positiontup is not None,
         defaults=defaults,
-        binds=tuple(binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names),
-        results=tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ),
+        binds=tuple(_bind_processor(binds[n].type, dialect) for n in names),
+        results=tuple(_result_processor(column.type, dialect) for column in columns),
     )
+
+
+def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """The conversion of a parameter of this type for the driver (timestamps' own on SQLite)."""
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_bind
+    return type_.dialect_impl(dialect).bind_processor(dialect)
+
+
+def _result_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """The conversion of a result value of this type (timestamps' own on SQLite)."""
+    if isinstance(type_, UTCDateTime) and dialect.name == "sqlite":
+        return sqlite_utc_result
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 _DRIVER = "direct.driver"
@@ -215,9 +229,15 @@ def attach(session: Session, model: type[M], values: dict[str, Any]) -> M:
     if held is not None:
         return held  # type: ignore[no-any-return]
     obj: M = mapper.class_manager.new_instance()
-    instance_state(obj).dict.update(values)
-    make_transient_to_detached(obj)
-    session.add(obj)
+    state = instance_state(obj)
+    state.dict.update(values)
+    # What the ORM's own loading does for a new row (sqlalchemy/orm/loading.py `_instance`):
+    # key it, put it in the identity map, mark every attribute clean. `session.add` after
+    # `make_transient_to_detached` ends the same but walks the cascades on every call.
+    state.key, state.identity_token = key, None
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, key)  # noqa: SLF001
+    state._commit_all(state.dict, session.identity_map)  # noqa: SLF001
     return obj
 
 
