@@ -11,6 +11,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.engine import Engine
 
+from bot import heap
 from bot.channels.base import Channel
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import Dispatcher
@@ -23,6 +24,7 @@ from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.messages import Inbound
 from handlers.places import LazyPlaces
+from handlers.warmup import warm
 from scheduler.setup import build_scheduler
 from storage.wal import Checkpointer, start_checkpoints
 
@@ -50,6 +52,8 @@ class Runtime:
     _wake: dict[str, asyncio.Event] = field(default_factory=dict)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _checkpointer: Checkpointer | None = None
+    _warming: asyncio.Task[None] | None = None
+    _frozen: bool = False
 
     def count(self, name: str, amount: int = 1) -> None:
         """Bump an in-process counter shown on /metrics."""
@@ -102,20 +106,36 @@ class Runtime:
                 self._tasks.append(asyncio.create_task(self._dispatch_forever(name)))
         if self.run_worker:
             self._tasks.append(asyncio.create_task(self.worker.run_forever()))
-        if isinstance(self.places, LazyPlaces):  # answer webhooks first, build it meanwhile
-            self._tasks.append(asyncio.create_task(asyncio.to_thread(self.places.warm)))
+        self._warming = asyncio.create_task(self._warm())  # webhooks are answered meanwhile
         if self.scheduler is not None:
             self.scheduler.start()
         logger.info("runtime started channels=%s", ",".join(self.channels) or "none")
+
+    async def _warm(self) -> None:
+        """Load what the first messages need off the event loop, then freeze that heap."""
+        try:
+            await asyncio.to_thread(warm, config=self.config, places=self.places)
+        except Exception:  # each part still loads on first use
+            logger.exception("warm-up failed")
+        heap.freeze()  # bot/heap.py: no full collection walks the start-up heap again
+        self._frozen = True
+        logger.info("start-up heap frozen objects=%d", heap.frozen())
+
+    async def warmed(self) -> None:
+        """Wait until the start-up loading is done (benchmarks measure from then)."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
 
     async def stop(self) -> None:
         """Stop everything in reverse order."""
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._warming] if self._warming else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._warming = None
         await self.worker.settle()
         for channel in self.channels.values():
             await channel.stop()
@@ -124,6 +144,9 @@ class Runtime:
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
+        if self._frozen:
+            heap.thaw()
+            self._frozen = False
 
     def _lanes(self) -> list[Lane]:
         """The threads of the parts that write to the database (bot/lanes.py)."""

@@ -242,10 +242,12 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
     the dispatcher too, woken by its own routing, and `serve --no-worker --no-send` only
     acknowledges: the webhooks then share their process with nothing but the scheduler.
     """
+    from bot import heap
     from bot.cli import prepare_database
     from bot.clock import SystemClock
     from bot.lanes import favour_waiting_threads
     from handlers.places import LazyPlaces
+    from handlers.warmup import warm
     from storage.wal import checkpointing
 
     favour_waiting_threads()
@@ -254,9 +256,10 @@ def run_standalone(settings: Settings, *, poll_seconds: float = 0.05, send: bool
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_route_and_send(settings, engine, poll_seconds))
         return 0
-    worker = InboxWorker(
-        engine, settings.bot_config(), SystemClock(), LazyPlaces(), poll_seconds=poll_seconds
-    )
+    config, places = settings.bot_config(), LazyPlaces()
+    worker = InboxWorker(engine, config, SystemClock(), places, poll_seconds=poll_seconds)
+    warm(config=config, places=places)  # nothing else to do meanwhile: no webhooks here
+    heap.freeze()
     logger.info("inbox worker started groups=%d", worker.groups)
     with checkpointing(engine), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(worker.run_forever())

@@ -152,6 +152,14 @@ def detect(text: str, supported: tuple[str, ...]) -> Decision | None:
     return Decision(best, "words")
 
 
+def warm(supported: tuple[str, ...]) -> None:
+    """Load the word frequencies and langdetect profiles the first detection would load."""
+    candidates = tuple(lang for lang in _LATIN_LANGUAGES if lang in supported)
+    if candidates:
+        _unigram_scores(["city"], candidates)
+        _factory(candidates)
+
+
 def word_count(text: str) -> int:
     """Count words; CJK text counts one word per two characters."""
     counts = script_counts(text)

@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 
 from bot.clock import FixedClock
 from bot.dispatcher import Dispatcher, Job, Sent
+from bot.runtime import Runtime, build_runtime
+from bot.settings import Settings
 from handlers.answers import PlaceResolver
 from handlers.config import BotConfig
 from handlers.i18n import strings
@@ -137,3 +139,11 @@ def fragment(key: str, lang: str, **values: Any) -> str:
     if values:
         return text.format(**values)
     return text.split("{", 1)[0].strip()
+
+
+def bare_runtime(engine: Engine, clock: FixedClock, places: PlaceResolver) -> Runtime:
+    """A runtime with its worker in this process, no channels and no scheduler."""
+    settings = Settings(database_url=str(engine.url), _env_file=None)  # type: ignore[call-arg]
+    return build_runtime(
+        settings, engine=engine, clock=clock, places=places, channels={}, with_scheduler=False
+    )

@@ -8,8 +8,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from bot.clock import FixedClock
-from bot.runtime import Runtime, build_runtime
-from bot.settings import Settings
 from handlers.i18n import t
 from handlers.inbound import receive
 from handlers.messages import Inbound
@@ -17,16 +15,14 @@ from handlers.places import Gazetteer
 from storage import inbox, outbox
 from storage.db import read_scope, session_scope
 from storage.inbox import PendingEvent
+from tests.support import bare_runtime
 
 
 def test_one_writer_handles_batches_in_order_and_drain_ends(
     engine: Engine, clock: FixedClock, places: Gazetteer
 ) -> None:
     """Batches of `batch_size`, oldest first; each person's messages in order; then 0."""
-    settings = Settings(database_url=str(engine.url), _env_file=None)  # type: ignore[call-arg]
-    runtime = build_runtime(
-        settings, engine=engine, clock=clock, places=places, channels={}, with_scheduler=False
-    )
+    runtime = bare_runtime(engine, clock, places)
     worker = runtime.worker
     assert worker.groups == 1
     worker.batch_size = 4
@@ -56,19 +52,11 @@ def test_one_writer_handles_batches_in_order_and_drain_ends(
         assert sum(outbox.count_by_status(session=session).values()) >= 10
 
 
-def _runtime(engine: Engine, clock: FixedClock, places: Gazetteer) -> Runtime:
-    """A runtime with its worker in this process and no channels."""
-    settings = Settings(database_url=str(engine.url), _env_file=None)  # type: ignore[call-arg]
-    return build_runtime(
-        settings, engine=engine, clock=clock, places=places, channels={}, with_scheduler=False
-    )
-
-
 def test_on_one_writer_accept_stores_and_routes_in_one_transaction(
     engine: Engine, clock: FixedClock, places: Gazetteer
 ) -> None:
     """When `accept` returns, the replies are queued and nothing is left for the worker."""
-    runtime = _runtime(engine, clock, places)
+    runtime = bare_runtime(engine, clock, places)
     handled: list[list[PendingEvent]] = []
     runtime.worker.on_processed = handled.append
     messages = [("console:a", "Hello, good morning"), ("console:b", "help"), ("console:a", "?")]
@@ -112,7 +100,7 @@ def test_when_routing_fails_the_messages_are_stored_for_the_worker(
                 " BEGIN SELECT RAISE(ABORT, 'refused'); END"
             )
         )
-    runtime = _runtime(engine, clock, places)
+    runtime = bare_runtime(engine, clock, places)
 
     async def scenario() -> list[bool]:
         """Two people's messages in one write; one of them cannot be answered."""
@@ -149,7 +137,7 @@ def test_a_batch_that_fails_is_redone_one_by_one_and_only_the_bad_message_fails(
         for urn in ("console:a", "console:bad", "console:c"):
             inbound = Inbound(urn=urn, text="help", received_at=clock.now())
             receive(session=session, inbound=inbound, external_id=urn)
-    runtime = _runtime(engine, clock, places)
+    runtime = bare_runtime(engine, clock, places)
     handled: list[list[PendingEvent]] = []
     runtime.worker.on_processed = handled.append
     asyncio.run(runtime.worker.drain())
