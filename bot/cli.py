@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import subprocess
 import sys
@@ -60,14 +59,9 @@ CLI_PLUGINS = ("bot.cli_donations", "bot.cli_webinars", "bot.cli_staff", "bot.cl
 
 def _plugins() -> list[Any]:
     """Feature CLI modules present: each has `COMMANDS`, `register(sub)`, `run(args, settings)`."""
-    found = []
-    for name in CLI_PLUGINS:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
+    from handlers.features import import_present
+
+    return import_present(CLI_PLUGINS)
 
 
 def run(argv: list[str]) -> int:

@@ -10,9 +10,10 @@ feature module directly. `load()` imports the feature modules once.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
 
 from handlers.context import Ctx
 from handlers.messages import Outgoing
@@ -104,19 +105,22 @@ def staff_command(name: str, *, role: str = "staff") -> Callable[[Handler], Hand
     return register
 
 
+def import_present(names: Sequence[str]) -> list[ModuleType]:
+    """Import the named modules that exist; one that fails on a missing import still raises."""
+    found = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
+
+
 @cache
 def load() -> tuple[str, ...]:
     """Import every feature module that exists (once); return the ones loaded."""
-    loaded = []
-    for module in FEATURE_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        loaded.append(module)
-    return tuple(loaded)
+    return tuple(module.__name__ for module in import_present(FEATURE_MODULES))
 
 
 def may_run(role: str | None, command: StaffCommand) -> bool:

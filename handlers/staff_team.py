@@ -57,6 +57,24 @@ def _target(ctx: Ctx, text: str, *, create: bool) -> Contact | None:
     return contacts.get_contact_by_urn(session=ctx.session, urn=text)
 
 
+def _set_role(ctx: Ctx, target: Contact, role: str | None) -> bool:
+    """Give a contact a staff role (None: take it away) and audit it; False if the last admin."""
+    previous = target.staff_role
+    if previous == "admin" and role != "admin" and staff_db.admin_count(session=ctx.session) <= 1:
+        return False
+    staff_db.set_role(session=ctx.session, contact=target, role=role)
+    audit.record(
+        session=ctx.session,
+        action="staff_promote" if role else "staff_demote",
+        now=ctx.now,
+        actor_contact_id=ctx.contact.id,
+        subject=f"contact:{target.id}",
+        details={"role": role, "previous": previous} if role else {"previous": previous},
+    )
+    logger.info("staff role set contact=%s role=%s actor=%s", target.id, role, ctx.contact.id)
+    return True
+
+
 @features.staff_command("promote", role="admin")
 def promote(ctx: Ctx, args: str) -> list[Outgoing]:
     """Give a contact a staff role: /promote <urn or #id> [staff|admin]."""
@@ -67,19 +85,8 @@ def promote(ctx: Ctx, args: str) -> list[Outgoing]:
     target = _target(ctx, parts[0], create=True)
     if target is None:
         return _say(t("staff_no_contact", ctx.lang, who=parts[0]))
-    previous = target.staff_role
-    if previous == "admin" and role != "admin" and staff_db.admin_count(session=ctx.session) <= 1:
+    if not _set_role(ctx, target, role):
         return _say(t("staff_last_admin", ctx.lang))
-    staff_db.set_role(session=ctx.session, contact=target, role=role)
-    audit.record(
-        session=ctx.session,
-        action="staff_promote",
-        now=ctx.now,
-        actor_contact_id=ctx.contact.id,
-        subject=f"contact:{target.id}",
-        details={"role": role, "previous": previous},
-    )
-    logger.info("staff role set contact=%s role=%s actor=%s", target.id, role, ctx.contact.id)
     shown = t(f"staff_role_{role}", ctx.lang)
     return _say(t("staff_promoted", ctx.lang, id=target.id, role=shown))
 
@@ -93,19 +100,8 @@ def demote(ctx: Ctx, args: str) -> list[Outgoing]:
     target = _target(ctx, parts[0], create=False)
     if target is None or target.staff_role is None:
         return _say(t("staff_no_contact", ctx.lang, who=parts[0]))
-    if target.staff_role == "admin" and staff_db.admin_count(session=ctx.session) <= 1:
+    if not _set_role(ctx, target, None):
         return _say(t("staff_last_admin", ctx.lang))
-    previous = target.staff_role
-    staff_db.set_role(session=ctx.session, contact=target, role=None)
-    audit.record(
-        session=ctx.session,
-        action="staff_demote",
-        now=ctx.now,
-        actor_contact_id=ctx.contact.id,
-        subject=f"contact:{target.id}",
-        details={"previous": previous},
-    )
-    logger.info("staff role removed contact=%s actor=%s", target.id, ctx.contact.id)
     text = t("staff_demoted", ctx.lang, id=target.id)
     urns = contacts.urns_of(session=ctx.session, contact_id=target.id or 0)
     if any(urn in ctx.config.staff_urns for urn in urns):

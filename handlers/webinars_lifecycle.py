@@ -53,6 +53,22 @@ def create_webinar(
     return webinar
 
 
+def _locked(session: Session, webinar_id: int) -> Webinar:
+    """The webinar, locked for this transaction; WebinarError when there is none."""
+    webinar = db.get_webinar(session=session, webinar_id=webinar_id, for_update=True)
+    if webinar is None:
+        raise WebinarError(f"no webinar #{webinar_id}")
+    return webinar
+
+
+def _save_version(session: Session, webinar: Webinar, now: datetime) -> int:
+    """Save the webinar as its next version; withdraw messages queued too early, how many."""
+    assert webinar.id is not None
+    webinar.version += 1
+    db.save_webinar(session=session, webinar=webinar, now=now)
+    return db.withdraw_early(session=session, now=now, webinar_id=webinar.id)
+
+
 def edit_webinar(
     *,
     session: Session,
@@ -63,9 +79,7 @@ def edit_webinar(
     via: str = "chat",
 ) -> EditResult:
     """Change a webinar; reschedule its messages and tell registrants what they see changed."""
-    webinar = db.get_webinar(session=session, webinar_id=webinar_id, for_update=True)
-    if webinar is None:
-        raise WebinarError(f"no webinar #{webinar_id}")
+    webinar = _locked(session, webinar_id)
     if webinar.status == "cancelled":
         raise WebinarError(f"webinar #{webinar_id} is cancelled")
     old_start = webinar.starts_at
@@ -107,9 +121,7 @@ def edit_webinar(
         return EditResult(webinar=webinar, changed=(), notified=0)
     for key, value in checked.items():
         setattr(webinar, key, value)
-    webinar.version += 1
-    db.save_webinar(session=session, webinar=webinar, now=now)
-    withdrawn = db.withdraw_early(session=session, now=now, webinar_id=webinar_id)
+    withdrawn = _save_version(session, webinar, now)
     if RESCHEDULE_FIELDS.intersection(changed) or withdrawn:  # what was taken back goes again
         _reschedule(session, webinar, now, rearm="starts_at" in changed)
     notified = 0
@@ -138,16 +150,12 @@ def cancel_webinar(
     via: str = "chat",
 ) -> EditResult:
     """Cancel a webinar: its pending messages are cancelled and registrants are told."""
-    webinar = db.get_webinar(session=session, webinar_id=webinar_id, for_update=True)
-    if webinar is None:
-        raise WebinarError(f"no webinar #{webinar_id}")
+    webinar = _locked(session, webinar_id)
     if webinar.status == "cancelled":
         return EditResult(webinar=webinar, changed=(), notified=0)
     webinar.status = "cancelled"
     webinar.cancelled_at = now
-    webinar.version += 1
-    db.save_webinar(session=session, webinar=webinar, now=now)
-    db.withdraw_early(session=session, now=now, webinar_id=webinar_id)
+    _save_version(session, webinar, now)
     dropped = db.cancel_reminders(
         session=session,
         now=now,

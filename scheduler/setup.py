@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from handlers.features import import_present
 from scheduler.jobs import expire_runs_sweep, redact_erased_sweep
 
 
@@ -165,11 +165,4 @@ class Sweep:
 
 def _feature_modules() -> list[Any]:
     """Feature sweep modules that exist; each has `sweeps(*, engine, clock) -> list[Sweep]`."""
-    found = []
-    for name in FEATURE_SWEEPS:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
+    return import_present(FEATURE_SWEEPS)

@@ -7,6 +7,7 @@ crash resumes without duplicates.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,6 +122,44 @@ def _outbox_row(
     }
 
 
+@dataclass
+class _Queue:
+    """A broadcast's outbox rows to insert and the recipients they go to."""
+
+    broadcast_id: int
+    base_language: str
+    bodies: dict[str, dict[str, Any]]
+    now: datetime
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    links: list[tuple[int, str, str | None, str | None, int]] = field(default_factory=list)
+
+    def add(
+        self, recipient: BroadcastRecipient, *, urn: str, channel: str, attempt: int, at: datetime
+    ) -> None:
+        """Add a recipient's message (in their language, else the broadcast's), due at `at`."""
+        key = message_key(self.broadcast_id, recipient.contact_id, attempt)
+        body = self.bodies.get(recipient.language) or self.bodies[self.base_language]
+        self.rows.append(
+            _outbox_row(
+                key=key,
+                recipient=recipient,
+                urn=urn,
+                channel=channel,
+                body=body,
+                now=self.now,
+                at=at,
+            )
+        )
+        self.links.append((recipient.id or 0, key, urn, channel, attempt))
+
+    def write(self, session: Session, size: int = 500) -> int:
+        """Insert the rows and link the recipients, `size` at a time; return how many."""
+        return sum(
+            _write_batch(session, self.rows[i : i + size], self.links[i : i + size], self.now)
+            for i in range(0, len(self.rows), size)
+        )
+
+
 def queue_batch(
     *,
     session: Session,
@@ -155,9 +194,8 @@ def queue_batch(
         return 0
     done = _queued_per_channel(session, broadcast.id) if rates else {}
     start = broadcast.started_at or now
-    rows: list[dict[str, Any]] = []
-    links: list[tuple[int, str, str | None, str | None, int]] = []
-    for recipient in batch:
+    queue = _Queue(broadcast.id, broadcast.base_language, bodies, now)
+    for recipient in batch:  # queued recipients always have an address (`excluded` if not)
         channel, urn = recipient.channel or "", recipient.urn or ""
         rate = (rates or {}).get(channel, 0.0)
         at = now
@@ -165,15 +203,8 @@ def queue_batch(
             index = done.get(channel, 0)
             done[channel] = index + 1
             at = max(now, start + timedelta(seconds=max(0.0, index - lead * rate) / rate))
-        key = message_key(broadcast.id, recipient.contact_id)
-        body = bodies.get(recipient.language) or bodies[broadcast.base_language]
-        rows.append(
-            _outbox_row(
-                key=key, recipient=recipient, urn=urn, channel=channel, body=body, now=now, at=at
-            )
-        )
-        links.append((recipient.id or 0, key, recipient.urn, recipient.channel, 0))
-    return _write_batch(session, rows, links, now)
+        queue.add(recipient, urn=urn, channel=channel, attempt=0, at=at)
+    return queue.write(session, size=limit)
 
 
 def retry_failed(
@@ -200,8 +231,7 @@ def retry_failed(
         )
         .order_by(col(BroadcastRecipient.id))
     )
-    rows: list[dict[str, Any]] = []
-    links: list[tuple[int, str, str | None, str | None, int]] = []
+    queue = _Queue(broadcast.id, broadcast.base_language, bodies, now)
     skipped: dict[str, int] = {}
     counts: dict[str, int] = {}
     urn_of = _preferred("urn")
@@ -219,38 +249,37 @@ def retry_failed(
             continue
         assert isinstance(urn, str)
         channel = urn.partition(":")[0]
-        attempt = recipient.attempt + 1
-        key = message_key(broadcast.id, recipient.contact_id, attempt)
         rate = (rates or {}).get(channel, 0.0)
         index = counts.get(channel, 0)
         counts[channel] = index + 1
         at = now + timedelta(seconds=index / rate) if rate > 0 else now
-        body = bodies.get(recipient.language) or bodies[broadcast.base_language]
-        rows.append(
-            _outbox_row(
-                key=key, recipient=recipient, urn=urn, channel=channel, body=body, now=now, at=at
-            )
-        )
-        links.append((recipient.id or 0, key, urn, channel, attempt))
-    queued = 0
-    for start in range(0, len(rows), 500):
-        queued += _write_batch(session, rows[start : start + 500], links[start : start + 500], now)
-    return queued, skipped
+        queue.add(recipient, urn=urn, channel=channel, attempt=recipient.attempt + 1, at=at)
+    return queue.write(session), skipped
 
 
-def cancel_pending(*, session: Session, broadcast_id: int, now: datetime) -> int:
-    """Cancel a broadcast's messages not yet handed to a sender; return how many."""
+def _update_queued(session: Session, broadcast_id: int, *where: Any, **values: Any) -> int:
+    """Update a broadcast's queued outbox messages that match `where`; return how many."""
     queued = select(BroadcastRecipient.outbox_id).where(
         BroadcastRecipient.broadcast_id == broadcast_id,
         col(BroadcastRecipient.outbox_id).is_not(None),
     )
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
     result = session.execute(
-        sa_update(table)
-        .where(table.c.id.in_(queued.scalar_subquery()), table.c.status == "pending")
-        .values(status="cancelled", updated_at=now, error_code="cancelled")
+        sa_update(table).where(table.c.id.in_(queued.scalar_subquery()), *where).values(**values)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def cancel_pending(*, session: Session, broadcast_id: int, now: datetime) -> int:
+    """Cancel a broadcast's messages not yet handed to a sender; return how many."""
+    return _update_queued(
+        session,
+        broadcast_id,
+        col(OutboxMessage.status) == "pending",
+        status="cancelled",
+        updated_at=now,
+        error_code="cancelled",
+    )
 
 
 def release_in_flight(*, session: Session, broadcast_id: int, channel: str, now: datetime) -> int:
@@ -259,18 +288,12 @@ def release_in_flight(*, session: Session, broadcast_id: int, channel: str, now:
     Only for a channel this process alone drains (the CLI's console delivery): the messages
     were in flight when a previous run stopped, so each may have been sent once already.
     """
-    queued = select(BroadcastRecipient.outbox_id).where(
-        BroadcastRecipient.broadcast_id == broadcast_id,
-        col(BroadcastRecipient.outbox_id).is_not(None),
+    return _update_queued(
+        session,
+        broadcast_id,
+        col(OutboxMessage.status) == "sending",
+        col(OutboxMessage.channel) == channel,
+        status="pending",
+        next_attempt_at=now,
+        updated_at=now,
     )
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    result = session.execute(
-        sa_update(table)
-        .where(
-            table.c.id.in_(queued.scalar_subquery()),
-            table.c.status == "sending",
-            table.c.channel == channel,
-        )
-        .values(status="pending", next_attempt_at=now, updated_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -139,6 +139,17 @@ def claim_due(
     return rows
 
 
+def _record(session: Session, message_id: int, **values: Any) -> None:
+    """Set fields of an outbox message (none when it is gone) and flush."""
+    row = session.get(OutboxMessage, message_id)
+    if row is None:
+        return
+    for name, value in values.items():
+        setattr(row, name, value)
+    session.add(row)
+    session.flush()
+
+
 def mark_sent(
     *,
     session: Session,
@@ -148,33 +159,31 @@ def mark_sent(
     status: str = "sent",
 ) -> None:
     """Record a successful hand-over to the platform."""
-    row = session.get(OutboxMessage, message_id)
-    if row is None:
-        return
-    row.status = status
-    row.provider_id = provider_id
-    row.sent_at = now
-    row.updated_at = now
-    row.error_code = None
-    row.error_reason = None
-    session.add(row)
-    session.flush()
+    _record(
+        session,
+        message_id,
+        status=status,
+        provider_id=provider_id,
+        sent_at=now,
+        updated_at=now,
+        error_code=None,
+        error_reason=None,
+    )
 
 
 def mark_retry(
     *, session: Session, message_id: int, now: datetime, at: datetime, code: str, reason: str
 ) -> None:
     """Put a message back in the queue for another attempt at `at`."""
-    row = session.get(OutboxMessage, message_id)
-    if row is None:
-        return
-    row.status = "pending"
-    row.next_attempt_at = at
-    row.error_code = code
-    row.error_reason = reason[:300]
-    row.updated_at = now
-    session.add(row)
-    session.flush()
+    _record(
+        session,
+        message_id,
+        status="pending",
+        next_attempt_at=at,
+        error_code=code,
+        error_reason=reason[:300],
+        updated_at=now,
+    )
 
 
 def mark_failed(
@@ -187,15 +196,14 @@ def mark_failed(
     status: str = "failed",
 ) -> None:
     """End a message with a terminal status and its reason."""
-    row = session.get(OutboxMessage, message_id)
-    if row is None:
-        return
-    row.status = status
-    row.error_code = code
-    row.error_reason = reason[:300]
-    row.updated_at = now
-    session.add(row)
-    session.flush()
+    _record(
+        session,
+        message_id,
+        status=status,
+        error_code=code,
+        error_reason=reason[:300],
+        updated_at=now,
+    )
 
 
 def apply_status(
