@@ -23,7 +23,7 @@ from storage.db import session_scope
 from storage.models import OutboxMessage
 from tests.fakes.telegram_api import FakeTelegram, Harness, Person, wire
 from tests.fakes.twilio_api import FakeTwilioAPI, WhatsAppBot, wait_until
-from tests.handlers.test_staff_dialogs import answer, make_staff
+from tests.handlers.staff_cases import answer, make_staff
 
 SECRET = "Webhook_secret-0123456789"
 PUBLIC = "https://bot.example.org"

@@ -18,7 +18,7 @@ from storage import audit, contacts, outbox
 from storage.db import make_engine, session_scope
 from storage.models import OutboxMessage
 from storage.staff_models import Broadcast
-from tests.handlers.test_staff_dialogs import person
+from tests.handlers.staff_cases import person
 
 MARKDOWN = """---
 title: Webinar week

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from bot.clock import FixedClock
 from handlers import broadcasts_segments
 from storage.db import session_scope
-from tests.handlers.test_staff_dialogs import compose, person, staff_dialog
+from tests.handlers.staff_cases import compose, person, staff_dialog
 from tests.support import Dialog
 
 donations = pytest.importorskip("storage.donations")
