@@ -15,7 +15,7 @@ from bot import cli_webinars
 from bot.clock import FixedClock
 from storage import webinars as db
 from storage.db import session_scope
-from tests.scheduler.test_webinars_sweep import make_contact, register, sent
+from tests.scheduler.webinar_cases import make_contact, register, sent
 
 
 def run(engine: Engine, clock: FixedClock, *argv: str) -> tuple[int, str]:

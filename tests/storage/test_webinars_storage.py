@@ -17,7 +17,7 @@ from scheduler.webinars import run_sweep
 from storage import contacts, outbox
 from storage import webinars as db
 from storage.db import make_engine, session_scope
-from tests.scheduler.test_webinars_sweep import (
+from tests.scheduler.webinar_cases import (
     START,
     T0,
     make_contact,

@@ -1,10 +1,9 @@
-"""Webinar dialogs: list, register (button, deep link), .ics, unregister, survey; staff in chat."""
+"""Webinar dialogs for officials: list, register (button, deep link), .ics, unregister, survey."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,108 +12,21 @@ from sqlalchemy.engine import Engine
 from bot.clock import FixedClock
 from handlers import features, webinars_ics
 from handlers import webinars_core as core
-from handlers.messages import Outgoing
-from scheduler.webinars import run_sweep
-from storage import audit, contacts, surveys
+from storage import contacts, surveys
 from storage import webinars as db
 from storage.db import session_scope
 from storage.webinars_models import WebinarReminder
-from tests.handlers.test_dialog_en import register
+from tests.handlers.webinars_dialog_cases import (
+    WEBINAR_AT,
+    create,
+    deliver,
+    register_fr,
+    registered,
+    registrant,
+    staff_member,
+)
+from tests.handlers.webinars_dialog_cases import attachments as attachments  # a fixture
 from tests.support import Dialog
-
-WEBINAR_AT = datetime(2026, 11, 5, 13, 0, tzinfo=UTC)  # Thursday 21:00 in Shanghai
-
-
-@pytest.fixture(autouse=True)
-def attachments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Write calendar files under the test's directory."""
-    folder = tmp_path / "attachments"
-    monkeypatch.setattr(webinars_ics, "ICS_DIR", folder)
-    return folder
-
-
-def create(engine: Engine, clock: FixedClock, **overrides: object) -> int:
-    """A webinar organised from Shanghai, with a French title; return its id."""
-    fields: dict[str, object] = {
-        "title": {"en": "Making cities resilient", "fr": "Rendre les villes résilientes"},
-        "description": {"en": "Local disaster risk reduction strategies, with Sendai targets."},
-        "starts_at": WEBINAR_AT,
-        "timezone": "Asia/Shanghai",
-        "duration_minutes": 90,
-        "join_url": "https://meet.example/drr",
-        "interpretation": ["en", "fr", "zh"],
-        "focus_area": "drr_resilience",
-        **overrides,
-    }
-    with session_scope(engine) as session:
-        webinar = core.create_webinar(
-            session=session,
-            spec=core.WebinarSpec(**fields),  # type: ignore[arg-type]
-            now=clock.now(),
-        )
-        assert webinar.id is not None
-        return webinar.id
-
-
-def deliver(d: Dialog, engine: Engine, clock: FixedClock, when: datetime) -> list[Outgoing]:
-    """Move the clock to `when`, run the webinar sweep, send what it queued; return it."""
-    clock.advance(when - clock.now())
-    run_sweep(engine=engine, clock=clock)
-    before = len(d.sender.sent)
-
-    async def drain() -> None:
-        """Send everything queued."""
-        while await d.dispatcher.drain("console"):
-            pass
-
-    asyncio.run(drain())
-    new = [m for urn, m in d.sender.sent[before:] if urn == d.urn]
-    d.replies += new
-    return new
-
-
-def make_staff(engine: Engine, urn: str) -> None:
-    """Give a contact the staff role."""
-    with session_scope(engine) as session:
-        contact = contacts.get_contact_by_urn(session=session, urn=urn)
-        assert contact is not None
-        contacts.update_contact(session=session, contact=contact, staff_role="staff")
-
-
-def registered(dialog: Callable[..., Dialog], urn: str) -> Dialog:
-    """A contact who walked the registration form (an official of Koidu)."""
-    d = dialog(urn)
-    register(d)
-    return d
-
-
-def registrant(dialog: Callable[..., Dialog], urn: str, webinar: int) -> Dialog:
-    """A registered official who registered for a webinar with its deep link."""
-    d = registered(dialog, urn)
-    d.say(f"/start w{webinar}")
-    return d
-
-
-def staff_member(dialog: Callable[..., Dialog], engine: Engine, urn: str) -> Dialog:
-    """A registered contact with the staff role."""
-    d = registered(dialog, urn)
-    make_staff(engine, urn)
-    return d
-
-
-def register_fr(d: Dialog) -> None:
-    """Walk the registration form in French (Koidu)."""
-    d.say("Bonjour, je représente la mairie de Koidu")
-    assert "Acceptez-vous ?" in d.text()
-    d.say("oui")
-    d.say("Awa Sesay")
-    d.say("3")
-    d.say("Mairie de Koidu")
-    d.say("koidu")
-    d.say(tap="✅ Envoyer")
-
-
-# --- officials ----------------------------------------------------------------------------------
 
 
 def test_list_and_register_with_a_button_in_the_readers_and_the_organisers_time(
@@ -385,112 +297,6 @@ def test_a_superscript_digit_is_asked_again_not_a_crash(
         assert "Webinar commands for staff" in staff.text()
     staff.say("/webinar_stats ²")
     assert f"#{webinar} Making cities resilient" in staff.text()
-
-
-# --- staff ---------------------------------------------------------------------------------
-
-
-def test_staff_create_a_webinar_in_chat(
-    dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
-) -> None:
-    """The form's time in the organiser's city is stored in UTC, with the translations."""
-    d = staff_member(dialog, engine, "console:staff")
-    d.say("/webinar_new")
-    assert "What is the webinar's title (in English)?" in d.text()
-    d.say("Travel South over Cloud: inclusive tourism")
-    d.say("Cities share how tourism recovers after COVID-19.")
-    d.say(
-        "fr: Voyage au Sud dans le nuage | Les villes partagent leurs pratiques. es: Viaje al Sur"
-    )
-    d.say("2026-12-03")
-    d.say("14:30")
-    d.say("Beijing")
-    d.say("90")
-    d.say("meet.example/tourism")
-    d.say("English, Chinese")  # typed labels in any language
-    d.say(tap="Sustainable tourism, heritage and creative economy")
-    d.say("500")
-    d.say("24")
-    assert "Please check your answers" in d.text()
-    replies = d.say(tap="✅ Submit")
-    assert "✅ Webinar #1 created: «Travel South over Cloud: inclusive tourism»" in replies[0].text
-    assert "Registration link: /start w1" in replies[0].text
-    with session_scope(engine) as session:
-        webinar = db.get_webinar(session=session, webinar_id=1)
-        assert webinar is not None
-        assert webinar.starts_at == datetime(2026, 12, 3, 6, 30, tzinfo=UTC)
-        assert webinar.timezone == "Asia/Shanghai"
-        assert webinar.title == {
-            "en": "Travel South over Cloud: inclusive tourism",
-            "fr": "Voyage au Sud dans le nuage",
-            "es": "Viaje al Sur",
-        }
-        assert webinar.description["fr"] == "Les villes partagent leurs pratiques."
-        assert webinar.join_url == "https://meet.example/tourism"
-        assert (webinar.interpretation, webinar.focus_area) == (["en", "zh"], "tourism_heritage")
-        assert webinar.capacity == 500
-        assert webinar.registration_deadline == webinar.starts_at - timedelta(hours=24)
-        assert [e.subject for e in audit.entries(session=session, action="webinar_created")] == [
-            "webinar:1"
-        ]
-
-
-def test_staff_edit_and_cancel_in_chat_and_registrants_are_told(
-    dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
-) -> None:
-    """A new start reaches the registrant in their local time; the cancellation too."""
-    webinar = create(engine, clock)
-    official = registrant(dialog, "console:official", webinar)
-    d = staff_member(dialog, engine, "console:boss")
-    d.say(f"/webinar_edit {webinar} start 2026-11-06 22:00")
-    assert f"Webinar #{webinar} updated (starts_at); 1 registrants will be told." in d.text()
-    (notice,) = deliver(official, engine, clock, clock.now())
-    assert "«Making cities resilient» has changed" in notice.text
-    assert "Friday, November 6, 2026 2:00\u202fPM (UTC, Freetown)" in notice.text
-    d.say(f"/webinar_edit {webinar} link not a link")
-    assert "That did not work: not a link" in d.text()
-    d.say(f"/webinar_cancel {webinar}")
-    assert "Its 1 registrants will be told" in d.text()
-    d.say(tap="Yes, cancel it")
-    assert f"Webinar #{webinar} cancelled; 1 registrants will be told." in d.text()
-    (cancelled,) = deliver(official, engine, clock, clock.now() + timedelta(minutes=1))
-    assert "«Making cities resilient», planned for Friday, November 6, 2026" in cancelled.text
-    assert "has been cancelled" in cancelled.text
-    assert deliver(official, engine, clock, datetime(2026, 11, 6, 13, tzinfo=UTC)) == []
-
-
-def test_staff_figures_by_country_language_and_delivery(
-    dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
-) -> None:
-    """/webinar_stats: registrations by country and language, and what became of reminders."""
-    webinar = create(engine, clock)
-    official = registrant(dialog, "console:counted", webinar)
-    deliver(official, engine, clock, WEBINAR_AT - timedelta(hours=1))
-    d = staff_member(dialog, engine, "console:analyst")
-    d.say(f"/webinar_stats {webinar}")
-    assert "Registered: 1; unregistered: 0" in d.text()
-    assert "By country: SL 1" in d.text()
-    assert "By language: en 1" in d.text()
-    assert "Reminders: reminder: queued 1, skipped 1; survey: scheduled 1" in d.text()
-    assert "Delivery: reminder: sent 1" in d.text()
-    assert "Skipped or cancelled: superseded 1" in d.text()
-    d.say("/webinar_stats")
-    assert f"#{webinar} Making cities resilient" in d.text()
-
-
-def test_officials_cannot_run_webinar_staff_commands_or_buttons(
-    dialog: Callable[..., Dialog], engine: Engine, clock: FixedClock
-) -> None:
-    """The router refuses (and audits) the commands; the cancel button is checked too."""
-    webinar = create(engine, clock)
-    d = registered(dialog, "console:curious")
-    d.say("/webinar_new")
-    assert "What would you like to do?" in d.text()
-    d.tap_id(f"w:k{webinar}")
-    with session_scope(engine) as session:
-        assert len(audit.entries(session=session, action="staff_denied")) == 2
-        found = db.get_webinar(session=session, webinar_id=webinar)
-        assert found is not None and found.status == "scheduled"
 
 
 def _rows(engine: Engine, webinar: int) -> list[WebinarReminder]:
