@@ -160,8 +160,8 @@ def build(folder: str) -> Runtime:
     )
 
 
-def report(name: str, run: Run, wall: float, cpu: float) -> tuple[float, float]:
-    """Print a run's figures; return its throughput and p99 (ms)."""
+def report(name: str, run: Run, wall: float, cpu: float) -> float:
+    """Print a run's figures; return its p99 (ms)."""
     latencies = sorted(run.latencies)
     count = len(latencies)
     p99 = latencies[int(count * 0.99)] * 1000
@@ -174,7 +174,7 @@ def report(name: str, run: Run, wall: float, cpu: float) -> tuple[float, float]:
         f"  latency offered → replies committed: p50 {statistics.median(latencies) * 1000:.2f}"
         f" ms, p99 {p99:.2f} ms, max {latencies[-1] * 1000:.2f} ms"
     )
-    return count / wall, p99
+    return p99
 
 
 def engine_alone(runtime: Runtime, officials: int, batch: int) -> None:
@@ -257,7 +257,7 @@ async def main() -> None:
             cpu = time.process_time()
             wall = await open_loop(offered, args.rate)
             name = f"offered load (open loop), run {repeat + 1}"
-            p99s.append(report(name, offered, wall, time.process_time() - cpu)[1])
+            p99s.append(report(name, offered, wall, time.process_time() - cpu))
     finally:
         await runtime.stop()
     with checkpointing(runtime.engine):  # as the runtime ran, without its worker

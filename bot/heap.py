@@ -23,8 +23,3 @@ def freeze() -> None:
 def thaw() -> None:
     """Put frozen objects back under the collector."""
     gc.unfreeze()
-
-
-def frozen() -> int:
-    """How many objects are exempt from collection."""
-    return gc.get_freeze_count()

@@ -119,7 +119,7 @@ class Runtime:
             logger.exception("warm-up failed")
         heap.freeze()  # bot/heap.py: no full collection walks the start-up heap again
         self._frozen = True
-        logger.info("start-up heap frozen objects=%d", heap.frozen())
+        logger.info("start-up heap frozen")  # its size would take a walk of the whole heap
 
     async def warmed(self) -> None:
         """Wait until the start-up loading is done (benchmarks measure from then)."""

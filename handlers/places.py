@@ -127,13 +127,10 @@ def gazetteer() -> Gazetteer:
 class LazyPlaces:
     """The process-wide gazetteer, built on the first question that needs it, not at start-up.
 
-    Building it takes seconds; a restarting server should answer webhooks before that.
-    `warm()` builds it ahead (from a background thread) so the first city question is quick.
+    Building it takes seconds; a restarting server should answer webhooks before that. The
+    runtime's warm-up (`handlers/warmup.py`, in a background thread) builds it ahead, so the
+    first city question is quick.
     """
-
-    def warm(self) -> None:
-        """Build the gazetteer now."""
-        gazetteer()
 
     def resolve(self, text: str) -> list[Place]:
         """Return candidate cities for a typed name."""
